@@ -1,0 +1,1 @@
+"""Pure domain: instruments, events, commands, the order book, order lifecycle, time."""

@@ -1,0 +1,48 @@
+"""Commands: imperative requests from the engine to a venue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grvtmm.core.types import Side, TimeInForce
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceOrder(Command):
+    """Limit order. Quotes are post-only GTT; flatten orders are reduce-only IOC."""
+
+    client_order_id: int
+    symbol: str
+    side: Side
+    price_ticks: int
+    size_lots: int
+    post_only: bool = True
+    reduce_only: bool = False
+    tif: TimeInForce = TimeInForce.GTT
+    expiration_ns: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelOrder(Command):
+    client_order_id: int
+    symbol: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelAll(Command):
+    symbol: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconcile(Command):
+    """Ask the venue for a `ReconcileSnapshot` (open orders, position, account)."""
+
+    symbol: str

@@ -1,0 +1,218 @@
+"""Events: immutable facts, named in the past tense, each stamped in int nanoseconds.
+
+`ts_ns` is the venue's (exchange) time of the event, `local_ns` the time we received it.
+Prices are integer ticks and sizes integer lots of the event's instrument.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from grvtmm.core.types import Side
+
+Level = tuple[int, int]
+"""One book level: (price in ticks, size in lots)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    ts_ns: int
+    local_ns: int
+
+
+# ---- market data -------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookSnapshot(Event):
+    """Full book. Bids best-first (descending), asks best-first (ascending)."""
+
+    symbol: str
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    sequence: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookDelta(Event):
+    """Changed levels; size 0 deletes a level. `prev_sequence` (if known) must equal the last
+    applied sequence, otherwise there is a gap."""
+
+    symbol: str
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    sequence: int = 0
+    prev_sequence: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ticker(Event):
+    """Top of book only (fallback quoting input when the depth stream is unavailable)."""
+
+    symbol: str
+    bid_ticks: int
+    bid_lots: int
+    ask_ticks: int
+    ask_lots: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trade(Event):
+    """A public trade; `aggressor` is the taker's side."""
+
+    symbol: str
+    price_ticks: int
+    size_lots: int
+    aggressor: Side
+
+
+# ---- our orders and account ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderAccepted(Event):
+    client_order_id: int
+    venue_order_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderFilled(Event):
+    """One execution of our order. `fee` is in quote currency; negative is a rebate."""
+
+    client_order_id: int
+    trade_id: str
+    symbol: str
+    side: Side
+    price_ticks: int
+    size_lots: int
+    fee: Decimal
+    is_maker: bool
+    leaves_lots: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderCanceled(Event):
+    """The order is gone without (further) fills: cancelled by us, expired IOC, or by the venue."""
+
+    client_order_id: int
+    reason: str = "canceled"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRejected(Event):
+    """The venue refused the order. `code` is the venue's error code when it gave one."""
+
+    client_order_id: int
+    reason: str
+    code: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelRejected(Event):
+    """A cancel failed (typically because the order had already filled or was unknown)."""
+
+    client_order_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountUpdate(Event):
+    """Account figures in quote currency; `source` says which venue field they came from."""
+
+    equity: float
+    free_margin: float
+    used_margin: float = 0.0
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionUpdate(Event):
+    """The venue's view of our position (signed lots) — authoritative over our own count."""
+
+    symbol: str
+    size_lots: int
+    entry_price_ticks: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrderInfo:
+    client_order_id: int
+    side: Side
+    price_ticks: int
+    leaves_lots: int
+    venue_order_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconcileSnapshot(Event):
+    """The venue's state at (re)connection: resting orders, position and account."""
+
+    symbol: str
+    open_orders: tuple[OpenOrderInfo, ...]
+    position_lots: int
+    equity: float
+    free_margin: float
+    used_margin: float = 0.0
+
+
+class VenueErrorKind(enum.Enum):
+    AUTH = "auth"
+    RATE_LIMITED = "rate_limited"
+    RETRYABLE = "retryable"
+    REJECTED = "rejected"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueError(Event):
+    """A venue call failed (after the venue's own retries); counted by the error-storm breaker."""
+
+    kind: VenueErrorKind
+    detail: str
+    code: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueStatus(Event):
+    """Connectivity of the venue's streams. `book_ok` is False when only ticker data flows."""
+
+    connected: bool
+    detail: str = ""
+    book_ok: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timer(Event):
+    """A periodic tick so the engine can act on deadlines (debounce, backoff, staleness)."""
+
+
+# ---- operator control ------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartRequested(Event):
+    reason: str = "operator"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PauseRequested(Event):
+    reason: str = "operator"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumeRequested(Event):
+    reason: str = "operator"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopRequested(Event):
+    reason: str = "operator"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HaltRequested(Event):
+    reason: str = "operator"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigChanged(Event):
+    """New strategy configuration (already validated) to apply from the next decision."""
+
+    config: Any

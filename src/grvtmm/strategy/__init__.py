@@ -1,0 +1,1 @@
+"""Quoting logic: pure functions for the models, small state objects for estimators and modes."""

@@ -1,0 +1,1 @@
+"""Venues: the GRVT adapter and the simulated exchange behind one protocol."""
