@@ -216,3 +216,77 @@ class ConfigChanged(Event):
     """New strategy configuration (already validated) to apply from the next decision."""
 
     config: Any
+
+
+# ---- engine notices (published to the side channels; never sent to a venue) -------------------
+class EngineMode(enum.Enum):
+    IDLE = "idle"
+    RECONCILING = "reconciling"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    HALTING = "halting"
+    FLATTENING = "flattening"
+    STOPPED = "stopped"
+    HALTED = "halted"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModeChanged(Event):
+    old: EngineMode
+    new: EngineMode
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerTripped(Event):
+    breaker: str
+    detail: str
+    value: float = 0.0
+    limit: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlattenProgress(Event):
+    """A flatten step: `phase` is cancelling | closing | backoff; `attempt` counts close orders."""
+
+    phase: str
+    attempt: int
+    position_lots: int
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlattenDone(Event):
+    """The flatten ended: flat, or `dust` when the remainder is below the closable minimum."""
+
+    dust: bool
+    position_lots: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuoteUpdated(Event):
+    """The strategy's target quotes (0 ticks/lots = no order on that side) and why."""
+
+    bid_ticks: int
+    bid_lots: int
+    ask_ticks: int
+    ask_lots: int
+    mid_ticks: float
+    reason: str = ""
+    one_sided: str = ""
+    half_spread_ticks: float = 0.0
+    skew_ticks: float = 0.0
+    sigma: float = 0.0
+    k: float = 0.0
+    inventory_ratio: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineWarning(Event):
+    """Something the operator should see that is not (yet) a breaker: book gap, unknown order,
+    refused config change, illegal lifecycle transition from the venue."""
+
+    code: str
+    detail: str

@@ -1,0 +1,1 @@
+"""The trading engine: a synchronous state machine turning events into commands (no I/O)."""

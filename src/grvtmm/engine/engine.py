@@ -1,0 +1,681 @@
+"""The engine: a synchronous state machine, `on_event(event) -> list[Command]`, with no I/O.
+
+Time comes from the events (`local_ns`, our receive time). Notices for the side channels (mode
+changes, breaker trips, flatten progress, quote targets, warnings) accumulate in an outbox that
+the caller drains with `take_notices()` after each call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from grvtmm.core import events as ev
+from grvtmm.core.book import ApplyResult, OrderBook
+from grvtmm.core.clock import NS_PER_S
+from grvtmm.core.commands import CancelAll, CancelOrder, Command, PlaceOrder, Reconcile
+from grvtmm.core.events import EngineMode
+from grvtmm.core.orders import ClientIdGenerator, IllegalTransition, Order, OrderTable
+from grvtmm.core.positions import PositionLedger
+from grvtmm.core.types import FeeSchedule, Instrument, Side, TimeInForce
+from grvtmm.engine import flatten as fl
+from grvtmm.engine import modes
+from grvtmm.engine.requote import plan_side
+from grvtmm.engine.risk import RiskLimits, RiskMonitor, Verdict
+from grvtmm.strategy.base import AccountView, QuoteTarget, Strategy
+from grvtmm.strategy.params import StrategyConfig
+
+M = EngineMode
+StrategyFactory = Callable[[StrategyConfig], Strategy]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """Engine behaviour that is not part of the strategy: breakers, flatten, start-up."""
+
+    stale_data_ns: int = 10 * NS_PER_S
+    reject_storm_count: int = 20
+    reject_storm_window_ns: int = 60 * NS_PER_S
+    error_storm_count: int = 10
+    error_storm_window_ns: int = 60 * NS_PER_S
+    flatten: fl.FlattenParams = field(default_factory=fl.FlattenParams)
+    reconcile_timeout_ns: int = 5 * NS_PER_S
+    flatten_on_start: bool = False
+    """A position found on the venue at start is adopted (False) or flattened first (True)."""
+
+    def limits(self, config: StrategyConfig) -> RiskLimits:
+        return RiskLimits(
+            max_drawdown=config.max_drawdown,
+            max_inventory_ratio=config.max_inventory_ratio,
+            stale_data_ns=self.stale_data_ns,
+            reject_storm_count=self.reject_storm_count,
+            reject_storm_window_ns=self.reject_storm_window_ns,
+            error_storm_count=self.error_storm_count,
+            error_storm_window_ns=self.error_storm_window_ns,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    """A read-only picture of the engine for the API and the monitor."""
+
+    mode: EngineMode
+    symbol: str
+    position_lots: int
+    mid_ticks: float
+    equity: float
+    free_margin: float
+    session_pnl: float
+    inventory_notional: float
+    open_orders: tuple[Order, ...]
+    target: QuoteTarget | None
+    breakers: list[Any]
+    flatten_phase: str
+    flatten_attempts: int
+    last_market_ns: int
+    connected: bool
+    book_ok: bool
+
+
+class Engine:
+    """Quotes, requotes, guards and flattens one instrument."""
+
+    def __init__(
+        self,
+        *,
+        instrument: Instrument,
+        config: StrategyConfig,
+        strategy_factory: StrategyFactory,
+        fees: FeeSchedule,
+        settings: EngineSettings | None = None,
+        start_ns: int = 0,
+    ) -> None:
+        self.instrument = instrument
+        self.config = config
+        self.fees = fees
+        self.settings = settings or EngineSettings()
+        self._factory = strategy_factory
+        self.strategy = strategy_factory(config)
+        self.mode = M.IDLE
+        self.book = OrderBook(instrument.symbol)
+        self.orders = OrderTable()
+        self.ledger = PositionLedger(instrument)
+        self.risk = RiskMonitor(self.settings.limits(config))
+        self._ids = ClientIdGenerator(start_ns)
+        self._notices: list[ev.Event] = []
+        self._flattener: fl.Flattener | None = None
+        self._flatten_to = M.STOPPED
+        self._target: QuoteTarget | None = None
+        self._last_mid = 0.0
+        self._last_market_ns = start_ns
+        self._next_decision_ns = 0
+        self._reconcile_sent_ns = 0
+        self._venue_equity = math.nan
+        self._free_margin = math.nan
+        self._used_margin = 0.0
+        self._session_equity0 = math.nan
+        self._session_pnl0: float | None = None
+        self.connected = True
+        self.book_ok = True
+        self._handlers: dict[type, Callable[[Any], list[Command]]] = {
+            ev.BookDelta: self._on_delta,
+            ev.BookSnapshot: self._on_snapshot,
+            ev.Trade: self._on_trade,
+            ev.Ticker: self._on_ticker,
+            ev.Timer: self._on_timer,
+            ev.OrderAccepted: self._on_accepted,
+            ev.OrderFilled: self._on_filled,
+            ev.OrderCanceled: self._on_canceled,
+            ev.OrderRejected: self._on_rejected,
+            ev.CancelRejected: self._on_cancel_rejected,
+            ev.AccountUpdate: self._on_account,
+            ev.PositionUpdate: self._on_position,
+            ev.ReconcileSnapshot: self._on_reconcile,
+            ev.VenueError: self._on_venue_error,
+            ev.VenueStatus: self._on_venue_status,
+            ev.StartRequested: self._on_start,
+            ev.PauseRequested: self._on_pause,
+            ev.ResumeRequested: self._on_resume,
+            ev.StopRequested: self._on_stop,
+            ev.HaltRequested: self._on_halt,
+            ev.ConfigChanged: self._on_config,
+        }
+
+    # ---- public API -----------------------------------------------------------------------
+    def on_event(self, event: ev.Event) -> list[Command]:
+        """Feed one event; returns the commands to send, in order."""
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            return []
+        return handler(event)
+
+    def take_notices(self) -> list[ev.Event]:
+        notices, self._notices = self._notices, []
+        return notices
+
+    @property
+    def position_lots(self) -> int:
+        return self.ledger.position_lots
+
+    def mark_ticks(self) -> float:
+        return self.book.mid_ticks() if self.book.ready else self._last_mid
+
+    def equity(self) -> float:
+        """Session equity: equity at session start plus the session's mark-to-market PnL."""
+        return self._session_equity0 + self.session_pnl()
+
+    def session_pnl(self) -> float:
+        if self._session_pnl0 is None:
+            return 0.0
+        return self.ledger.net_pnl(self.mark_ticks()) - self._session_pnl0
+
+    def snapshot(self) -> EngineSnapshot:
+        mark = self.mark_ticks()
+        flattener = self._flattener
+        return EngineSnapshot(
+            mode=self.mode,
+            symbol=self.instrument.symbol,
+            position_lots=self.ledger.position_lots,
+            mid_ticks=mark,
+            equity=self.equity(),
+            free_margin=self._free_margin_now(),
+            session_pnl=self.session_pnl(),
+            inventory_notional=self.ledger.notional(mark),
+            open_orders=tuple(self.orders.live()),
+            target=self._target,
+            breakers=self.risk.states(),
+            flatten_phase=flattener.phase.value if flattener else "",
+            flatten_attempts=flattener.attempts if flattener else 0,
+            last_market_ns=self._last_market_ns,
+            connected=self.connected,
+            book_ok=self.book_ok,
+        )
+
+    # ---- market data ------------------------------------------------------------------------
+    def _on_snapshot(self, e: ev.BookSnapshot) -> list[Command]:
+        self.book.apply_snapshot(e)
+        return self._after_book(e.local_ns)
+
+    def _on_delta(self, e: ev.BookDelta) -> list[Command]:
+        result = self.book.apply_delta(e)
+        if result is not ApplyResult.APPLIED:
+            if result is ApplyResult.GAP:
+                self._warn(
+                    e.local_ns, "book_gap", f"sequence gap {self.book.gap}; awaiting snapshot"
+                )
+            return []
+        return self._after_book(e.local_ns)
+
+    def _on_ticker(self, e: ev.Ticker) -> list[Command]:
+        if self.book_ok and self.book.valid:
+            return []  # the depth stream is authoritative while it works
+        self.book.apply_ticker(e)
+        return self._after_book(e.local_ns)
+
+    def _on_trade(self, e: ev.Trade) -> list[Command]:
+        self.strategy.on_trade(e)
+        self._last_market_ns = e.local_ns
+        return []
+
+    def _after_book(self, now: int) -> list[Command]:
+        book = self.book
+        self._last_market_ns = now
+        if not book.ready:
+            return []
+        self._last_mid = book.mid_ticks()
+        self.strategy.on_book(book, now)
+        mode = self.mode
+        if mode is M.RUNNING:
+            verdict = self._check_account()
+            if verdict is not None:
+                return self._trip(now, verdict)
+            if self.strategy.decision_interval_ns == 0:
+                return self._decide(now)
+            return []
+        if mode in modes.FLATTEN_MODES:
+            return self._flatten_step(now)
+        return []
+
+    # ---- timers -----------------------------------------------------------------------------
+    def _on_timer(self, e: ev.Timer) -> list[Command]:
+        now = e.local_ns
+        mode = self.mode
+        if mode in (M.RUNNING, M.PAUSED):
+            verdict = self.risk.check_activity(now, self._last_market_ns, self.connected)
+            if verdict is None:
+                verdict = self._check_account()
+            if verdict is not None:
+                return self._trip(now, verdict)
+        if mode is M.RUNNING:
+            interval = self.strategy.decision_interval_ns
+            if interval == 0:
+                return self._decide(now)
+            if now >= self._next_decision_ns:
+                self._next_decision_ns = (now // interval + 1) * interval
+                return self._decide(now)
+            return []
+        if mode is M.RECONCILING:
+            if now - self._reconcile_sent_ns >= self.settings.reconcile_timeout_ns:
+                self._warn(now, "reconcile_timeout", "no venue state yet; asking again")
+                return [self._reconcile(now)]
+            return []
+        if mode in modes.FLATTEN_MODES:
+            return self._flatten_step(now)
+        return []
+
+    # ---- our orders ---------------------------------------------------------------------------
+    def _on_accepted(self, e: ev.OrderAccepted) -> list[Command]:
+        order = self.orders.accept(e.client_order_id, e.venue_order_id, e.local_ns)
+        if order is None:
+            self._warn(e.local_ns, "unknown_order", f"ack for unknown order {e.client_order_id}")
+            return []
+        return self._react(e.local_ns)
+
+    def _on_filled(self, e: ev.OrderFilled) -> list[Command]:
+        now = e.local_ns
+        try:
+            order = self.orders.fill(e.client_order_id, e.size_lots, now)
+        except IllegalTransition as exc:
+            self._warn(now, "illegal_transition", str(exc))
+            order = None
+        if order is None:
+            self._warn(now, "unknown_fill", f"fill {e.trade_id} for unknown order")
+        self.ledger.apply_fill(e.side, e.price_ticks, e.size_lots, float(e.fee))
+        if order is not None and order.leaves_lots == 0:
+            self._close_order_done(order, now, None)
+        if self.mode is M.RUNNING:
+            verdict = self._check_account()
+            if verdict is not None:
+                return self._trip(now, verdict)
+        return self._react(now)
+
+    def _on_canceled(self, e: ev.OrderCanceled) -> list[Command]:
+        order = self.orders.cancel(e.client_order_id, e.local_ns)
+        if order is not None:
+            self._close_order_done(order, e.local_ns, None)
+        return self._react(e.local_ns)
+
+    def _on_rejected(self, e: ev.OrderRejected) -> list[Command]:
+        self.risk.record_reject(e.local_ns)
+        try:
+            order = self.orders.reject(e.client_order_id, e.local_ns)
+        except IllegalTransition as exc:
+            self._warn(e.local_ns, "illegal_transition", str(exc))
+            return []
+        if order is not None:
+            self._close_order_done(order, e.local_ns, e.code)
+        return self._react(e.local_ns)
+
+    def _on_cancel_rejected(self, e: ev.CancelRejected) -> list[Command]:
+        order = self.orders.get(e.client_order_id)
+        if order is None or not order.is_live:
+            return []  # the order had already filled or gone: nothing to do
+        self.orders.cancel_failed(e.client_order_id)
+        self._warn(e.local_ns, "cancel_rejected", f"{order}: {e.reason}; reconciling")
+        return [self._reconcile(e.local_ns)]
+
+    def _close_order_done(self, order: Order, now: int, code: int | None) -> None:
+        flattener = self._flattener
+        if flattener is not None and order.client_order_id == flattener.close_cid:
+            flattener.close_finished(now, code)
+
+    def _react(self, now: int) -> list[Command]:
+        if self.mode is M.RUNNING and self.strategy.decision_interval_ns == 0:
+            return self._decide(now)
+        if self.mode in modes.FLATTEN_MODES:
+            return self._flatten_step(now)
+        return []
+
+    # ---- account and venue state ------------------------------------------------------------
+    def _on_account(self, e: ev.AccountUpdate) -> list[Command]:
+        self._venue_equity = e.equity
+        self._free_margin = e.free_margin
+        self._used_margin = e.used_margin
+        return []
+
+    def _on_position(self, e: ev.PositionUpdate) -> list[Command]:
+        if e.size_lots != self.ledger.position_lots:
+            self._warn(
+                e.local_ns,
+                "position_corrected",
+                f"venue position {e.size_lots} lots, ours {self.ledger.position_lots}",
+            )
+            entry = e.entry_price_ticks or self.mark_ticks()
+            self.ledger.adopt(e.size_lots, entry)
+        return []
+
+    def _on_reconcile(self, e: ev.ReconcileSnapshot) -> list[Command]:
+        now = e.local_ns
+        self._venue_equity = e.equity
+        self._free_margin = e.free_margin
+        self._used_margin = e.used_margin
+        cmds: list[Command] = []
+        known = {o.client_order_id for o in self.orders.live()}
+        for info in e.open_orders:
+            if info.client_order_id not in known:
+                cmds.append(self._cancel(now, info.client_order_id, "unknown_at_reconcile"))
+        if e.position_lots != self.ledger.position_lots:
+            self.ledger.adopt(e.position_lots, self.mark_ticks() or self.ledger.avg_entry_ticks)
+        # Orders we sent before asking that the venue no longer lists are gone.
+        listed = {info.client_order_id for info in e.open_orders}
+        for order in self.orders.live():
+            if order.client_order_id not in listed and order.created_ns <= self._reconcile_sent_ns:
+                self.orders.cancel(order.client_order_id, now)
+                self._close_order_done(order, now, None)
+        if not e.open_orders and self._flattener is not None:
+            self._flattener.confirm_no_open_orders()
+        if self.mode is M.RECONCILING:
+            self._begin_session(now, e.equity)
+            if self.settings.flatten_on_start and e.position_lots:
+                return cmds + self._begin_flatten(now, M.STOPPED, "flatten_on_start")
+            self._set_mode(now, M.RUNNING, "reconciled")
+            return cmds + self._decide(now)
+        return cmds + self._react(now)
+
+    def _on_venue_error(self, e: ev.VenueError) -> list[Command]:
+        self.risk.record_error(e.local_ns)
+        return []
+
+    def _on_venue_status(self, e: ev.VenueStatus) -> list[Command]:
+        self.connected = e.connected
+        self.book_ok = e.book_ok
+        if not e.connected:
+            self.book.invalidate()
+        return []
+
+    # ---- operator control ---------------------------------------------------------------------
+    def _on_start(self, e: ev.StartRequested) -> list[Command]:
+        if self.mode not in modes.STARTABLE:
+            self._warn(e.local_ns, "start_ignored", f"engine is {self.mode.value}")
+            return []
+        self._set_mode(e.local_ns, M.RECONCILING, e.reason)
+        return [self._reconcile(e.local_ns)]
+
+    def _on_pause(self, e: ev.PauseRequested) -> list[Command]:
+        if self.mode is not M.RUNNING:
+            self._warn(e.local_ns, "pause_ignored", f"engine is {self.mode.value}")
+            return []
+        self._set_mode(e.local_ns, M.PAUSED, e.reason)
+        self._target = None
+        return [CancelAll(ts_ns=e.local_ns, symbol=self.instrument.symbol, reason="pause")]
+
+    def _on_resume(self, e: ev.ResumeRequested) -> list[Command]:
+        if self.mode is not M.PAUSED:
+            self._warn(e.local_ns, "resume_ignored", f"engine is {self.mode.value}")
+            return []
+        self._set_mode(e.local_ns, M.RUNNING, e.reason)
+        return self._decide(e.local_ns)
+
+    def _on_stop(self, e: ev.StopRequested) -> list[Command]:
+        if self.mode not in modes.ACTIVE:
+            self._warn(e.local_ns, "stop_ignored", f"engine is {self.mode.value}")
+            return []
+        return self._begin_flatten(e.local_ns, M.STOPPED, e.reason)
+
+    def _on_halt(self, e: ev.HaltRequested) -> list[Command]:
+        return self._halt(e.local_ns, e.reason)
+
+    def _on_config(self, e: ev.ConfigChanged) -> list[Command]:
+        config = e.config
+        if not isinstance(config, StrategyConfig):
+            self._warn(e.local_ns, "config_refused", "not a StrategyConfig")
+            return []
+        running = self.mode not in modes.STARTABLE
+        if running and config.symbol != self.config.symbol:
+            self._warn(e.local_ns, "config_refused", "symbol cannot change while running")
+            return []
+        self.config = config
+        self.strategy = self._factory(config)
+        old = self.risk
+        self.risk = RiskMonitor(self.settings.limits(config))
+        self.risk.peak_equity, self.risk.tripped = old.peak_equity, old.tripped
+        if self.book.ready:
+            self.strategy.on_book(self.book, e.local_ns)
+        return self._react(e.local_ns)
+
+    # ---- decisions ----------------------------------------------------------------------------
+    def _decide(self, now: int) -> list[Command]:
+        if not self.book.ready:
+            return []
+        if self._session_pnl0 is None:
+            self._session_pnl0 = self.ledger.net_pnl(self.book.mid_ticks())
+        bids: list[Order] = []
+        asks: list[Order] = []
+        for o in self.orders.live():
+            (bids if o.side is Side.BUY else asks).append(o)
+        account = AccountView(
+            position_lots=self.ledger.position_lots,
+            equity=self.equity(),
+            free_margin=self._free_margin_now(),
+            used_margin=self._used_margin,
+            open_bid_lots=sum(o.leaves_lots for o in bids),
+            open_ask_lots=sum(o.leaves_lots for o in asks),
+        )
+        target = self.strategy.quote(self.book, account, now)
+        self._publish_target(now, target)
+        params = self.strategy.requote
+        cmds: list[Command] = []
+        for side, want, live in ((Side.BUY, target.bid, bids), (Side.SELL, target.ask, asks)):
+            plan = plan_side(side, want, live, params, now)
+            places: list[Command] = [
+                self._place(now, p.side, p.price_ticks, p.size_lots, p.reason) for p in plan.places
+            ]
+            cancels: list[Command] = [
+                self._cancel(now, c.client_order_id, c.reason) for c in plan.cancels
+            ]
+            if params.place_before_cancel:
+                cmds += places + cancels
+            else:
+                cmds += cancels + places
+        return cmds
+
+    def _publish_target(self, now: int, target: QuoteTarget) -> None:
+        old = self._target
+        self._target = target
+        if old is not None and old.bid == target.bid and old.ask == target.ask:
+            return
+        d = target.diagnostics
+        self._notices.append(
+            ev.QuoteUpdated(
+                ts_ns=now,
+                local_ns=now,
+                bid_ticks=target.bid.price_ticks if target.bid else 0,
+                bid_lots=target.bid.size_lots if target.bid else 0,
+                ask_ticks=target.ask.price_ticks if target.ask else 0,
+                ask_lots=target.ask.size_lots if target.ask else 0,
+                mid_ticks=self.book.mid_ticks(),
+                reason=target.reason,
+                one_sided=d.one_sided if d else "",
+                half_spread_ticks=d.half_spread_ticks if d else 0.0,
+                skew_ticks=d.skew_ticks if d else 0.0,
+                sigma=d.sigma if d else 0.0,
+                k=d.k if d else 0.0,
+                inventory_ratio=d.inventory_ratio if d else 0.0,
+            )
+        )
+
+    def _place(
+        self,
+        now: int,
+        side: Side,
+        price_ticks: int,
+        size_lots: int,
+        reason: str,
+        *,
+        flatten: bool = False,
+    ) -> PlaceOrder:
+        cid = self._ids.next()
+        tif = TimeInForce.IOC if flatten else TimeInForce.GTT
+        self.orders.add(
+            Order(
+                cid,
+                side,
+                price_ticks,
+                size_lots,
+                now,
+                post_only=not flatten,
+                reduce_only=flatten,
+                tif=tif,
+                reason=reason,
+            )
+        )
+        return PlaceOrder(
+            ts_ns=now,
+            client_order_id=cid,
+            symbol=self.instrument.symbol,
+            side=side,
+            price_ticks=price_ticks,
+            size_lots=size_lots,
+            post_only=not flatten,
+            reduce_only=flatten,
+            tif=tif,
+            reason=reason,
+        )
+
+    def _reconcile(self, now: int) -> Reconcile:
+        self._reconcile_sent_ns = now
+        return Reconcile(ts_ns=now, symbol=self.instrument.symbol)
+
+    def _cancel(self, now: int, cid: int, reason: str) -> CancelOrder:
+        self.orders.request_cancel(cid, now)
+        return CancelOrder(
+            ts_ns=now, client_order_id=cid, symbol=self.instrument.symbol, reason=reason
+        )
+
+    # ---- risk, halt and flatten ---------------------------------------------------------------
+    def _free_margin_now(self) -> float:
+        if math.isfinite(self._free_margin):
+            return self._free_margin
+        equity = self.equity()
+        used = self.ledger.notional(self.mark_ticks()) / self.config.effective_leverage
+        return equity - used
+
+    def _check_account(self) -> Verdict | None:
+        if self._session_pnl0 is None:
+            return None
+        mark = self.mark_ticks()
+        return self.risk.check_account(
+            self.equity(), self.ledger.notional(mark), self.config.effective_leverage
+        )
+
+    def _trip(self, now: int, verdict: Verdict) -> list[Command]:
+        self.risk.tripped = verdict
+        self._notices.append(
+            ev.BreakerTripped(
+                ts_ns=now,
+                local_ns=now,
+                breaker=verdict.breaker.value,
+                detail=verdict.detail,
+                value=verdict.value,
+                limit=verdict.limit,
+            )
+        )
+        return self._halt(now, f"breaker {verdict.breaker.value}: {verdict.detail}")
+
+    def _halt(self, now: int, reason: str) -> list[Command]:
+        mode = self.mode
+        if mode in (M.HALTING, M.HALTED):
+            return []
+        if mode in (M.IDLE, M.STOPPED):
+            self._set_mode(now, M.HALTED, reason)
+            return []
+        if mode in (M.STOPPING, M.FLATTENING):
+            self._flatten_to = M.HALTED
+            self._set_mode(now, M.HALTING, reason)
+            return self._flatten_step(now)
+        return self._begin_flatten(now, M.HALTED, reason)
+
+    def _begin_flatten(self, now: int, to: EngineMode, reason: str) -> list[Command]:
+        self._flatten_to = to
+        self._target = None
+        self._flattener = fl.Flattener(self.instrument, self.settings.flatten, now)
+        self._set_mode(now, M.STOPPING if to is M.STOPPED else M.HALTING, reason)
+        self._progress(now, "cancelling", "cancel all open orders")
+        symbol = self.instrument.symbol
+        for order in self.orders.live():
+            self.orders.request_cancel(order.client_order_id, now)
+        cmds: list[Command] = [
+            CancelAll(ts_ns=now, symbol=symbol, reason=reason),
+            self._reconcile(now),
+        ]
+        return cmds + self._flatten_step(now)
+
+    def _flatten_step(self, now: int) -> list[Command]:
+        flattener = self._flattener
+        if flattener is None:
+            return []
+        symbol = self.instrument.symbol
+        if flattener.close_timed_out(now):
+            cid = flattener.close_cid
+            flattener.close_finished(now, None)
+            return [self._cancel(now, cid, "close_timeout"), self._reconcile(now)]
+        action = flattener.advance(
+            now,
+            self.orders.live_count(),
+            self.ledger.position_lots,
+            self.book.best_bid,
+            self.book.best_ask,
+        )
+        if isinstance(action, fl.Wait):
+            return []
+        if isinstance(action, fl.ResendCancel):
+            self._progress(now, "cancelling", f"orders still open, round {flattener.cancel_rounds}")
+            return [CancelAll(ts_ns=now, symbol=symbol, reason="flatten"), self._reconcile(now)]
+        if isinstance(action, fl.Close):
+            if self.mode is not M.FLATTENING:
+                self._set_mode(now, M.FLATTENING, "closing position")
+            order = self._place(
+                now, action.side, action.price_ticks, action.size_lots, "flatten", flatten=True
+            )
+            flattener.close_cid = order.client_order_id
+            self._progress(now, "closing", f"attempt {action.attempt}: {action.size_lots} lots")
+            return [order]
+        self._finish_flatten(now, action)
+        return []
+
+    def _finish_flatten(self, now: int, done: fl.Done) -> None:
+        self._notices.append(
+            ev.FlattenDone(
+                ts_ns=now,
+                local_ns=now,
+                dust=done.dust,
+                position_lots=done.position_lots,
+                attempts=done.attempts,
+            )
+        )
+        self._flattener = None
+        detail = "flat" if not done.dust else f"dust {done.position_lots} lots"
+        self._set_mode(now, self._flatten_to, detail)
+
+    def _progress(self, now: int, phase: str, detail: str) -> None:
+        flattener = self._flattener
+        self._notices.append(
+            ev.FlattenProgress(
+                ts_ns=now,
+                local_ns=now,
+                phase=phase,
+                attempt=flattener.attempts if flattener else 0,
+                position_lots=self.ledger.position_lots,
+                detail=detail,
+            )
+        )
+
+    # ---- bookkeeping --------------------------------------------------------------------------
+    def _begin_session(self, now: int, equity: float) -> None:
+        self._session_equity0 = equity
+        self._session_pnl0 = self.ledger.net_pnl(self.book.mid_ticks()) if self.book.ready else None
+        self.risk.reset_session(equity)
+        self._target = None
+
+    def _set_mode(self, now: int, new: EngineMode, reason: str) -> None:
+        old = self.mode
+        modes.check(old, new)
+        self.mode = new
+        self._notices.append(
+            ev.ModeChanged(ts_ns=now, local_ns=now, old=old, new=new, reason=reason)
+        )
+
+    def _warn(self, now: int, code: str, detail: str) -> None:
+        self._notices.append(ev.EngineWarning(ts_ns=now, local_ns=now, code=code, detail=detail))

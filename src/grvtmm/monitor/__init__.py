@@ -1,0 +1,1 @@
+"""Monitoring: session figures (volume, PnL, fees, wear), time series and Prometheus metrics."""
