@@ -15,7 +15,7 @@ from decimal import Decimal
 # Tolerance (in ticks or lots) for float representation error, so that a model value of
 # exactly 100.3 on a 0.1 tick is tick 1003 whichever way it rounds.
 _EPS_ABS = 1e-9
-_EPS_REL = 1e-12
+_EPS_REL = 1e-14
 
 
 class Side(enum.IntEnum):

@@ -1,0 +1,238 @@
+"""The replay loop: drives the engine against the simulated exchange on one simulated timeline.
+
+Every market event is seen twice: by the exchange at its exchange time `ts_ns` (queue positions,
+fills) and by the engine at its local receive time `local_ns`. Commands reach the exchange
+after the entry latency and responses come back after the response latency (SimExchange).
+The engine optionally sees the book coalesced to a fixed feed interval, like GRVT's
+`book.d@50/100` streams, while the exchange sees every change.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from grvtmm.core.clock import SimClock, perf_ns
+from grvtmm.core.commands import Command
+from grvtmm.core.events import (
+    BookDelta,
+    BookSnapshot,
+    EngineMode,
+    Event,
+    Ticker,
+    Timer,
+    Trade,
+)
+
+_INF = 1 << 62
+_FLUSH = object()
+
+
+class Exchange(Protocol):
+    """What the loop needs from the simulated exchange."""
+
+    def submit(self, command: Command, local_ns: int) -> None: ...
+
+    def advance(self, ts_ns: int) -> None: ...
+
+    def on_market(self, event: Event) -> None: ...
+
+    def pop_responses(self, until_local_ns: int) -> list[Event]: ...
+
+    def next_response_ns(self) -> int | None: ...
+
+    def next_arrival_ns(self) -> int | None: ...
+
+
+class EngineLike(Protocol):
+    mode: EngineMode
+
+    def on_event(self, event: Event) -> list[Command]: ...
+
+    def take_notices(self) -> list[Event]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoopSettings:
+    timer_interval_ns: int = 100_000_000
+    feed_interval_ns: int = 0
+    """0: the engine sees every book change; otherwise coalesced on this local-time grid."""
+
+
+@dataclass(slots=True)
+class LoopStats:
+    market_events: int = 0
+    engine_events: int = 0
+    commands: int = 0
+    first_ns: int = 0
+    last_ns: int = 0
+    wall_ns: int = 0
+
+
+EventSink = Callable[[Event], None]
+CommandSink = Callable[[Command], None]
+
+
+class ReplayLoop:
+    """Merges market data, exchange responses, timers and scheduled control events by time."""
+
+    def __init__(
+        self,
+        engine: EngineLike,
+        exchange: Exchange,
+        clock: SimClock,
+        settings: LoopSettings | None = None,
+        *,
+        on_event: EventSink | None = None,
+        on_command: CommandSink | None = None,
+        pace: Callable[[int], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.exchange = exchange
+        self.clock = clock
+        self.settings = settings or LoopSettings()
+        self.stats = LoopStats()
+        self._on_event = on_event
+        self._on_command = on_command
+        self._pace = pace
+        self._local: list[tuple[int, int, object]] = []
+        self._seq = 0
+        self._pending_bids: dict[int, int] = {}
+        self._pending_asks: dict[int, int] = {}
+        self._pending_seq = 0
+        self._flush_scheduled = False
+        self._delivered_seq = 0
+
+    def schedule(self, event: Event) -> None:
+        """Deliver `event` (e.g. StartRequested) to the engine at its `local_ns`."""
+        self._push(event.local_ns, event)
+
+    def _push(self, t: int, item: object) -> None:
+        self._seq += 1
+        heapq.heappush(self._local, (t, self._seq, item))
+
+    def run(
+        self,
+        market: Iterable[Event],
+        *,
+        until_ns: int | None = None,
+        stop_when: Callable[[], bool] | None = None,
+    ) -> LoopStats:
+        """Run until the data ends, `until_ns` (local time) passes, or `stop_when()` is true."""
+        stats = self.stats
+        exchange = self.exchange
+        started = perf_ns()
+        it: Iterator[Event] = iter(market)
+        nxt = next(it, None)
+        if nxt is not None and stats.first_ns == 0:
+            stats.first_ns = nxt.ts_ns
+        interval = self.settings.timer_interval_ns
+        next_timer = (nxt.ts_ns // interval + 1) * interval if nxt is not None else _INF
+        limit = until_ns if until_ns is not None else _INF
+        local = self._local
+        while True:
+            t_ex = nxt.ts_ns if nxt is not None else _INF
+            t_arr = exchange.next_arrival_ns()
+            t_arr = _INF if t_arr is None else t_arr
+            t_resp = exchange.next_response_ns()
+            t_resp = _INF if t_resp is None else t_resp
+            t_loc = local[0][0] if local else _INF
+            t_tim = next_timer if (nxt is not None or local or t_resp < _INF) else _INF
+            t = min(t_ex, t_arr, t_resp, t_loc, t_tim)
+            if t >= _INF or t > limit:
+                break
+            if t_arr == t and t_arr < t_ex:
+                exchange.advance(t)
+            elif t_ex == t:
+                assert nxt is not None
+                exchange.on_market(nxt)
+                stats.market_events += 1
+                self._push(max(nxt.local_ns, nxt.ts_ns), nxt)
+                nxt = next(it, None)
+            elif t_resp == t:
+                for response in exchange.pop_responses(t):
+                    self._deliver(response)
+            elif t_loc == t:
+                _, _, item = heapq.heappop(local)
+                if item is _FLUSH:
+                    self._flush(t)
+                else:
+                    assert isinstance(item, Event)
+                    self._local_market(item)
+            else:
+                next_timer = t + interval
+                self._deliver(Timer(ts_ns=t, local_ns=t))
+            if stop_when is not None and stop_when():
+                break
+        stats.last_ns = self.clock.now_ns()
+        stats.wall_ns += perf_ns() - started
+        return stats
+
+    # ---- engine side ----------------------------------------------------------------------
+    def _local_market(self, event: Event) -> None:
+        feed = self.settings.feed_interval_ns
+        if feed and isinstance(event, BookDelta):
+            self._accumulate(event, feed)
+            return
+        if feed and isinstance(event, BookSnapshot):
+            self._pending_bids.clear()
+            self._pending_asks.clear()
+            self._delivered_seq = event.sequence
+        self._deliver(event)
+
+    def _accumulate(self, delta: BookDelta, feed_ns: int) -> None:
+        for price, lots in delta.bids:
+            self._pending_bids[price] = lots
+        for price, lots in delta.asks:
+            self._pending_asks[price] = lots
+        self._pending_seq = delta.sequence
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._push((delta.local_ns // feed_ns + 1) * feed_ns, _FLUSH)
+
+    def _flush(self, t: int) -> None:
+        self._flush_scheduled = False
+        bids = tuple(self._pending_bids.items())
+        asks = tuple(self._pending_asks.items())
+        self._pending_bids.clear()
+        self._pending_asks.clear()
+        prev = self._delivered_seq if self._pending_seq else None
+        self._delivered_seq = self._pending_seq
+        self._deliver(
+            BookDelta(
+                ts_ns=t,
+                local_ns=t,
+                symbol="",
+                bids=bids,
+                asks=asks,
+                sequence=self._pending_seq,
+                prev_sequence=prev,
+            )
+        )
+
+    def _deliver(self, event: Event) -> None:
+        now = event.local_ns
+        self.clock.set(now)
+        if self._pace is not None:
+            self._pace(now)
+        stats = self.stats
+        stats.engine_events += 1
+        commands = self.engine.on_event(event)
+        sink = self._on_event
+        if sink is not None:
+            if not isinstance(event, (BookDelta, BookSnapshot, Trade, Ticker, Timer)):
+                sink(event)
+            for notice in self.engine.take_notices():
+                sink(notice)
+        else:
+            self.engine.take_notices()
+        if commands:
+            stats.commands += len(commands)
+            exchange = self.exchange
+            on_command = self._on_command
+            for command in commands:
+                if on_command is not None:
+                    on_command(command)
+                exchange.submit(command, now)

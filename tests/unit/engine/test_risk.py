@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import math
+
+from grvtmm.engine.risk import Breaker, RiskLimits, RiskMonitor
+
+S = 1_000_000_000
+
+
+def test_drawdown_measured_from_session_peak() -> None:
+    risk = RiskMonitor(RiskLimits(max_drawdown=0.05))
+    risk.reset_session(100.0)
+    assert risk.check_account(110.0, 0.0, 20) is None
+    assert risk.check_account(104.6, 0.0, 20) is None
+    verdict = risk.check_account(104.4, 0.0, 20)
+    assert verdict is not None and verdict.breaker is Breaker.DRAWDOWN
+    assert math.isclose(verdict.value, (110 - 104.4) / 110)
+
+
+def test_inventory_ratio_breaker() -> None:
+    risk = RiskMonitor(RiskLimits(max_inventory_ratio=0.8))
+    risk.reset_session(10.0)
+    assert risk.check_account(10.0, 160.0, 20) is None
+    verdict = risk.check_account(10.0, 161.0, 20)
+    assert verdict is not None and verdict.breaker is Breaker.INVENTORY
+
+
+def test_unknown_figures_fail_closed() -> None:
+    risk = RiskMonitor(RiskLimits())
+    risk.reset_session(10.0)
+    verdict = risk.check_account(math.nan, 0.0, 20)
+    assert verdict is not None and verdict.breaker is Breaker.RISK_UNKNOWN
+    verdict = risk.check_account(0.0, 5.0, 20)
+    assert verdict is not None and verdict.breaker in (Breaker.DRAWDOWN, Breaker.INVENTORY)
+
+
+def test_stale_data_and_storms() -> None:
+    risk = RiskMonitor(
+        RiskLimits(stale_data_ns=5 * S, reject_storm_count=3, reject_storm_window_ns=10 * S)
+    )
+    assert risk.check_activity(4 * S, 0, True) is None
+    stale = risk.check_activity(6 * S, 0, False)
+    assert (
+        stale is not None and stale.breaker is Breaker.STALE_DATA and "disconnected" in stale.detail
+    )
+    for t in (1, 2):
+        risk.record_reject(t * S)
+    assert risk.check_activity(3 * S, 3 * S, True) is None
+    risk.record_reject(3 * S)
+    storm = risk.check_activity(3 * S, 3 * S, True)
+    assert storm is not None and storm.breaker is Breaker.REJECT_STORM
+    assert risk.check_activity(12 * S, 12 * S, True) is None  # the window slid past them
