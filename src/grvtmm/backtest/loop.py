@@ -104,6 +104,9 @@ class ReplayLoop:
         self._pending_seq = 0
         self._flush_scheduled = False
         self._delivered_seq = 0
+        self._it: Iterator[Event] = iter(())
+        self._nxt: Event | None = None
+        self._next_timer = _INF
 
     def schedule(self, event: Event) -> None:
         """Deliver `event` (e.g. StartRequested) to the engine at its `local_ns`."""
@@ -115,21 +118,29 @@ class ReplayLoop:
 
     def run(
         self,
-        market: Iterable[Event],
+        market: Iterable[Event] | None = None,
         *,
         until_ns: int | None = None,
         stop_when: Callable[[], bool] | None = None,
     ) -> LoopStats:
-        """Run until the data ends, `until_ns` (local time) passes, or `stop_when()` is true."""
+        """Run until the data ends, `until_ns` (local time) passes, or `stop_when()` is true.
+
+        Pass the market once; later calls (e.g. after scheduling a stop) continue where the
+        previous one left off.
+        """
         stats = self.stats
         exchange = self.exchange
         started = perf_ns()
-        it: Iterator[Event] = iter(market)
-        nxt = next(it, None)
-        if nxt is not None and stats.first_ns == 0:
-            stats.first_ns = nxt.ts_ns
         interval = self.settings.timer_interval_ns
-        next_timer = (nxt.ts_ns // interval + 1) * interval if nxt is not None else _INF
+        if market is not None:
+            self._it = iter(market)
+            self._nxt = next(self._it, None)
+            if self._nxt is not None:
+                stats.first_ns = self._nxt.ts_ns
+                self._next_timer = (self._nxt.ts_ns // interval + 1) * interval
+        it = self._it
+        nxt = self._nxt
+        next_timer = self._next_timer
         limit = until_ns if until_ns is not None else _INF
         local = self._local
         while True:
@@ -166,6 +177,8 @@ class ReplayLoop:
                 self._deliver(Timer(ts_ns=t, local_ns=t))
             if stop_when is not None and stop_when():
                 break
+        self._nxt = nxt
+        self._next_timer = next_timer
         stats.last_ns = self.clock.now_ns()
         stats.wall_ns += perf_ns() - started
         return stats

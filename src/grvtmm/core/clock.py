@@ -62,3 +62,9 @@ def secure_rng() -> random.SystemRandom:
 def token_hex(nbytes: int = 32) -> str:
     """Random hex token from the OS entropy pool."""
     return secrets.token_hex(nbytes)
+
+
+def wait_ns(duration_ns: int) -> None:
+    """Block the calling thread for `duration_ns` (pacing a real-time replay; not for tests)."""
+    if duration_ns > 0:
+        time.sleep(duration_ns / NS_PER_S)
