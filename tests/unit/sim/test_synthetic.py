@@ -264,14 +264,27 @@ def test_schedule_repeats_by_default_and_holds_when_asked() -> None:
     assert hold[180] - hold[120] == pytest.approx(-600, abs=60)  # still down: held
 
 
+def taker_sizes(events: list[Event]) -> list[int]:
+    return sorted(sum(t.size_lots for t in group) for group in taker_groups(events))
+
+
 def test_trade_sizes_are_heavy_tailed() -> None:
-    sizes = sorted(sum(t.size_lots for t in g) for g in taker_groups(events_for(3600)))
+    sizes = taker_sizes(events_for(3600))
     median = sizes[len(sizes) // 2]
-    mean = sum(sizes) / len(sizes)
-    p99 = sizes[int(0.99 * len(sizes))]
     assert median == pytest.approx(SyntheticParams().trade_median_lots, rel=0.15)
-    assert mean > 1.4 * median
-    assert p99 > 8 * median
+    assert sum(sizes) / len(sizes) > 2.0 * median
+    assert sizes[int(0.99 * len(sizes))] > 15 * median
+
+
+def test_tail_trades_follow_the_pareto_law() -> None:
+    # σ 0 makes every non-tail taker exactly the median, isolating the Pareto multiplier
+    params = SyntheticParams(trade_size_sigma=0.0, trade_tail_prob=0.2, trade_tail_alpha=1.5)
+    sizes = taker_sizes(events_for(3600, params))
+    assert sizes[len(sizes) // 2] == 10
+    tail = [s for s in sizes if s > 10]
+    assert len(tail) / len(sizes) == pytest.approx(0.2 * 1.05**-1.5, rel=0.1)
+    above_4x = sum(s > 40 for s in sizes) / len(sizes)
+    assert above_4x == pytest.approx(0.2 * 4**-1.5, rel=0.2)
 
 
 def test_takers_lean_toward_the_move_the_next_book_update_shows() -> None:

@@ -28,8 +28,9 @@ Calibration of the defaults (thin altcoin perp, BNB ≈ 600 USDT, tick 0.01, lot
 * Top of book 3 BNB (300 lots), the next level 40 % of that, then +8 % a level over 25 levels:
   like the BTC book, depth behind the top is thin.
 * 10 book updates/s (GRVT book.d at 100 ms); 2 trades/s (BTC on Binance: 62/s).
-* Trade size median 0.1 BNB (10 lots, ≈60 USDT), lognormal σ 1.0, 3 % of trades ×Pareto(α 1.5):
-  mean ≈ 2× median and p99 ≈ 15× median, the shape of the BTC tape (0.016 / 0.114 / 1.15).
+* Trade size median 0.1 BNB (10 lots, ≈60 USDT), lognormal σ 1.2, 5 % of trades ×Pareto(α 1.3):
+  mean ≈ 2.2×, p99 ≈ 19× and p99.9 ≈ 60× the median — heavy-tailed like the BTC tape (median
+  0.016, mean 0.114, p99 1.15 BTC), if less extreme.
 * Feed latency 5 ms.
 """
 
@@ -82,9 +83,9 @@ class SyntheticParams:
     book_update_hz: float = 10.0
     trade_rate_per_s: float = 2.0
     trade_median_lots: float = 10.0
-    trade_size_sigma: float = 1.0
-    trade_tail_prob: float = 0.03
-    trade_tail_alpha: float = 1.5
+    trade_size_sigma: float = 1.2
+    trade_tail_prob: float = 0.05
+    trade_tail_alpha: float = 1.3
     flow_tilt_per_tick: float = 0.1
     feed_latency_ns: int = 5_000_000
 
