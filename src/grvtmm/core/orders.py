@@ -132,12 +132,15 @@ class OrderTable:
         self._live: dict[int, Order] = {}
         self._done: OrderedDict[int, Order] = OrderedDict()
         self._history = history
+        self.version = 0
+        """Bumped on every change, so callers can tell cheaply whether anything moved."""
 
     def add(self, order: Order) -> None:
         cid = order.client_order_id
         if cid in self._live or cid in self._done:
             raise IllegalTransition(f"duplicate client order id {cid}")
         self._live[cid] = order
+        self.version += 1
 
     def get(self, client_order_id: int) -> Order | None:
         order = self._live.get(client_order_id)
@@ -145,6 +148,10 @@ class OrderTable:
 
     def live(self) -> Iterator[Order]:
         return iter(list(self._live.values()))
+
+    def live_list(self) -> list[Order]:
+        """Snapshot of the live orders (safe to iterate while the table changes)."""
+        return list(self._live.values())
 
     def live_count(self) -> int:
         return len(self._live)
@@ -161,6 +168,7 @@ class OrderTable:
         if order.status is OrderStatus.PENDING:
             self._move(order, OrderStatus.OPEN, ts_ns)
             order.accepted_ns = ts_ns
+            self.version += 1
         # An ack after a fill or cancel is stale news; it changes nothing.
         return order
 
@@ -193,12 +201,14 @@ class OrderTable:
         order = self._live.get(cid)
         if order is not None and order.cancel_requested_ns == 0:
             order.cancel_requested_ns = ts_ns
+            self.version += 1
 
     def cancel_failed(self, cid: int) -> None:
         """A cancel was refused: the order may still be working, so allow another attempt."""
         order = self._live.get(cid)
         if order is not None:
             order.cancel_requested_ns = 0
+            self.version += 1
 
     def forget_all(self, ts_ns: int) -> list[Order]:
         """Mark every live order cancelled (after the venue confirms none are open)."""
@@ -212,6 +222,7 @@ class OrderTable:
             raise IllegalTransition(f"{order}: {order.status.value} -> {new.value}")
         order.status = new
         order.updated_ns = ts_ns
+        self.version += 1
         if new.terminal:
             cid = order.client_order_id
             self._live.pop(cid, None)

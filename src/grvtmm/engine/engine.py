@@ -111,6 +111,7 @@ class Engine:
         self._last_mid = 0.0
         self._last_market_ns = start_ns
         self._next_decision_ns = 0
+        self._decided_key: tuple[int, int, int, int] = (0, 0, 0, -1)
         self._reconcile_sent_ns = 0
         self._venue_equity = math.nan
         self._free_margin = math.nan
@@ -228,12 +229,17 @@ class Engine:
         self.strategy.on_book(book, now)
         mode = self.mode
         if mode is M.RUNNING:
+            if self.strategy.decision_interval_ns:
+                return []  # decisions (and account checks) run on the timer grid
+            # Re-check and re-decide when the top of book, the position or our orders changed;
+            # deeper book changes reach the quotes through the estimators at the next timer.
+            key = (book.best_bid, book.best_ask, self.ledger.position_lots, self.orders.version)
+            if key == self._decided_key:
+                return []
             verdict = self._check_account()
             if verdict is not None:
                 return self._trip(now, verdict)
-            if self.strategy.decision_interval_ns == 0:
-                return self._decide(now)
-            return []
+            return self._decide(now)
         if mode in modes.FLATTEN_MODES:
             return self._flatten_step(now)
         return []
@@ -437,28 +443,43 @@ class Engine:
 
     # ---- decisions ----------------------------------------------------------------------------
     def _decide(self, now: int) -> list[Command]:
-        if not self.book.ready:
+        book = self.book
+        if not book.ready:
             return []
+        ledger = self.ledger
         if self._session_pnl0 is None:
-            self._session_pnl0 = self.ledger.net_pnl(self.book.mid_ticks())
+            self._session_pnl0 = ledger.net_pnl(book.mid_ticks())
         bids: list[Order] = []
         asks: list[Order] = []
-        for o in self.orders.live():
-            (bids if o.side is Side.BUY else asks).append(o)
+        bid_lots = ask_lots = 0
+        for o in self.orders.live_list():
+            if o.side is Side.BUY:
+                bids.append(o)
+                bid_lots += o.size_lots - o.filled_lots
+            else:
+                asks.append(o)
+                ask_lots += o.size_lots - o.filled_lots
         account = AccountView(
-            position_lots=self.ledger.position_lots,
-            equity=self.equity(),
-            free_margin=self._free_margin_now(),
-            used_margin=self._used_margin,
-            open_bid_lots=sum(o.leaves_lots for o in bids),
-            open_ask_lots=sum(o.leaves_lots for o in asks),
+            ledger.position_lots,
+            self.equity(),
+            self._free_margin_now(),
+            self._used_margin,
+            bid_lots,
+            ask_lots,
         )
-        target = self.strategy.quote(self.book, account, now)
-        self._publish_target(now, target)
+        target = self.strategy.quote(book, account, now)
+        old = self._target
+        if old is None or old.bid != target.bid or old.ask != target.ask:
+            self._publish_target(now, target)
+        self._target = target
         params = self.strategy.requote
         cmds: list[Command] = []
         for side, want, live in ((Side.BUY, target.bid, bids), (Side.SELL, target.ask, asks)):
+            if not live and want is None:
+                continue
             plan = plan_side(side, want, live, params, now)
+            if not plan.places and not plan.cancels:
+                continue
             places: list[Command] = [
                 self._place(now, p.side, p.price_ticks, p.size_lots, p.reason) for p in plan.places
             ]
@@ -469,13 +490,15 @@ class Engine:
                 cmds += places + cancels
             else:
                 cmds += cancels + places
+        self._decided_key = (
+            book.best_bid,
+            book.best_ask,
+            ledger.position_lots,
+            self.orders.version,
+        )
         return cmds
 
     def _publish_target(self, now: int, target: QuoteTarget) -> None:
-        old = self._target
-        self._target = target
-        if old is not None and old.bid == target.bid and old.ask == target.ask:
-            return
         d = target.diagnostics
         self._notices.append(
             ev.QuoteUpdated(
