@@ -1,0 +1,237 @@
+"""Avellaneda–Stoikov / GLFT quoter: target quotes from the book, the account and the estimators.
+
+Per decision: fair price = mid; q = position / max inventory; the model gives a reservation
+price, half-spread and skew (in ticks); the half-spread is floored at the configured minimum
+and at the maker-fee break-even; prices are rounded away from the mid and clamped to the book
+(post-only, never crossing); sizes are a fraction of equity × leverage lifted to the venue
+minimums. Inventory control has two layers: one-sided quoting with hysteresis on the margin
+ratio, and a hard cap on the worst-case position that always holds.
+"""
+
+from __future__ import annotations
+
+import math
+
+from grvtmm.core.book import OrderBook
+from grvtmm.core.events import Trade
+from grvtmm.core.types import FeeSchedule, Instrument, Side, SizeResult
+from grvtmm.strategy.avellaneda import as_coefficients, clamp_q, glft_coefficients
+from grvtmm.strategy.base import AccountView, Quote, QuoteDiagnostics, QuoteTarget, RequoteParams
+from grvtmm.strategy.estimators import MarketEstimator
+from grvtmm.strategy.params import StrategyConfig
+
+CAP_MARGIN = 0.9
+"""The quoter's hard inventory cap sits 10% below the inventory breaker of the engine."""
+
+NS_PER_S = 1_000_000_000
+
+ONE_SIDED_BID = "bid_only"
+ONE_SIDED_ASK = "ask_only"
+
+_SIDES = ((Side.BUY, "bid"), (Side.SELL, "ask"))
+_SIZE_MEMO = 4096
+
+
+def inventory_ratio(position_notional: float, account: AccountView, leverage: float) -> float:
+    """|position notional| / (free margin × leverage); free margin falls back to equity − used.
+
+    Returns ∞ when no margin is left (or the figures are not finite) and there is a position.
+    """
+    if position_notional == 0.0:
+        return 0.0
+    free = account.free_margin
+    if not (math.isfinite(free) and free > 0.0):
+        free = account.equity - account.used_margin
+    capacity = free * leverage
+    if not (math.isfinite(capacity) and capacity > 0.0):
+        return math.inf
+    return abs(position_notional) / capacity
+
+
+def worst_case_lots(side: Side, position_lots: int, resting_lots: int, order_lots: int) -> int:
+    """|position| if every resting order on `side` and the new order filled."""
+    return abs(position_lots + int(side) * (resting_lots + order_lots))
+
+
+class AvellanedaStrategy:
+    """The production quoter (`avellaneda`): GLFT or constant-horizon AS with adaptive σ, k, γ."""
+
+    name = "avellaneda"
+    decision_interval_ns = 0
+
+    def __init__(self, config: StrategyConfig, instrument: Instrument, fees: FeeSchedule) -> None:
+        self.config = config
+        self.instrument = instrument
+        self.requote = RequoteParams(
+            price_tolerance_ticks=config.price_tolerance_ticks,
+            size_tolerance=config.size_tolerance,
+            min_order_age_ns=round(config.min_order_age_s * NS_PER_S),
+            max_order_age_ns=round(config.max_order_age_s * NS_PER_S),
+            place_before_cancel=True,
+        )
+        self.estimator = MarketEstimator(
+            gamma=config.gamma,
+            sigma_prior=config.sigma,
+            k_prior=config.k,
+            a_prior=config.intensity_a,
+            vol_halflife_s=config.vol_halflife_s,
+            depth_ticks=config.depth_ticks,
+        )
+        maker = float(fees.maker_rate)
+        self._fee_rate = maker if config.fee_floor and maker > 0.0 else 0.0
+        self._use_glft = config.model == "glft"
+        self._cap_ratio = config.max_inventory_ratio * CAP_MARGIN
+        self._step_f = instrument.step_f
+        self._tick_f = instrument.tick_f
+        self._leverage = config.effective_leverage
+        self._size_fraction = config.order_size_fraction
+        self._min_half = config.min_half_spread_ticks
+        self._enter_ratio = config.one_sided_enter
+        self._exit_ratio = config.one_sided_exit
+        self.one_sided = False
+        self._model_version = -1
+        self._half_ticks = 0.0
+        self._skew_ticks = 0.0
+        self._last_key: object = None
+        self._last_target: QuoteTarget | None = None
+        self._sized: dict[tuple[int, int], SizeResult] = {}
+        self._quotes: list[Quote | None] = [None, None]
+
+    # ---- feeds ----------------------------------------------------------------------------
+    def on_book(self, book: OrderBook, now_ns: int) -> None:
+        self.estimator.on_book(book, now_ns)
+
+    def on_trade(self, trade: Trade) -> None:
+        self.estimator.on_trade(trade)
+
+    # ---- decision ---------------------------------------------------------------------------
+    def _model(self) -> tuple[float, float]:
+        """(half-spread, skew per unit q) in ticks, recomputed only when the estimates change."""
+        est = self.estimator
+        if est.version != self._model_version:
+            self._model_version = est.version
+            cfg = self.config
+            if self._use_glft:
+                half, skew = glft_coefficients(est.gamma, est.sigma, est.k_per_tick, est.a_per_s)
+            else:
+                half, skew = as_coefficients(est.gamma, est.sigma, est.k_per_tick, cfg.horizon_s)
+            self._half_ticks = half
+            self._skew_ticks = skew * cfg.skew_factor
+        return self._half_ticks, self._skew_ticks
+
+    def _one_sided_mode(self, ratio: float, position_lots: int) -> str:
+        """Hysteresis: enter at ratio ≥ enter, leave at ratio ≤ exit; "" when two-sided."""
+        if position_lots == 0 or ratio <= self._exit_ratio:
+            self.one_sided = False
+        elif ratio >= self._enter_ratio:
+            self.one_sided = True
+        if not self.one_sided:
+            return ""
+        return ONE_SIDED_ASK if position_lots > 0 else ONE_SIDED_BID
+
+    def quote(self, book: OrderBook, account: AccountView, now_ns: int) -> QuoteTarget:
+        """Target bid/ask for this moment, with the reason for any side left out."""
+        if not book.ready:
+            return QuoteTarget(None, None, "book_not_ready")
+        # Same book top, account and estimates as last time → the same answer (the one-sided
+        # update is idempotent), so the common "deeper level changed" event costs one compare.
+        a = account
+        key = (
+            book.best_bid,
+            book.best_ask,
+            a.position_lots,
+            a.equity,
+            a.free_margin,
+            a.used_margin,
+            a.open_bid_lots,
+            a.open_ask_lots,
+            self.estimator.version,
+        )
+        if key == self._last_key and self._last_target is not None:
+            return self._last_target
+        target = self._compute(book, account)
+        self._last_key = key
+        self._last_target = target
+        return target
+
+    def _compute(self, book: OrderBook, account: AccountView) -> QuoteTarget:
+        equity = account.equity
+        if not (math.isfinite(equity) and equity > 0.0):
+            return QuoteTarget(None, None, "no_equity")
+        best_bid = book.best_bid
+        best_ask = book.best_ask
+        mid = (best_bid + best_ask) * 0.5
+        tick = self._tick_f
+        mid_price = mid * tick
+        capacity = equity * self._leverage  # quote currency the account may carry
+        lot_notional = mid_price * self._step_f
+        pos = account.position_lots
+        cap_lots = self._cap_ratio * capacity / lot_notional
+        q = clamp_q(pos / cap_lots)
+        ratio = inventory_ratio(pos * lot_notional, account, self._leverage)
+        one_sided = self._one_sided_mode(ratio, pos)
+
+        half, skew = self._model()
+        if self._fee_rate > 0.0:
+            half = max(half, self._fee_rate * mid)  # maker fee in ticks at this price
+        half = max(half, self._min_half)
+        shift = q * skew
+        reservation = mid - shift
+        price_to_ticks = self.instrument.price_to_ticks
+        bid_ticks = min(price_to_ticks((reservation - half) * tick, Side.BUY), best_bid)
+        ask_ticks = max(price_to_ticks((reservation + half) * tick, Side.SELL), best_ask)
+
+        reasons: list[str] = []
+        if one_sided:
+            reasons.append(f"one_sided_{one_sided}")
+        size = self._size_fraction * capacity / mid_price
+        cap = math.floor(cap_lots + 1e-9)
+        bid = ask = None
+        if one_sided != ONE_SIDED_ASK:
+            bid = self._side(0, bid_ticks, size, pos, account.open_bid_lots, cap, reasons)
+        if one_sided != ONE_SIDED_BID:
+            ask = self._side(1, ask_ticks, size, pos, account.open_ask_lots, cap, reasons)
+        # No bid/ask crossing check is needed: bid ≤ best bid < best ask ≤ ask on a ready book.
+        est = self.estimator
+        diag = QuoteDiagnostics(
+            mid, reservation, half, shift, est.sigma, est.k_per_tick, est.gamma, q, ratio, one_sided
+        )
+        return QuoteTarget(bid, ask, ",".join(reasons), diag)
+
+    def _side(
+        self,
+        i: int,
+        price_ticks: int,
+        size: float,
+        position_lots: int,
+        resting_lots: int,
+        cap_lots: int,
+        reasons: list[str],
+    ) -> Quote | None:
+        """Side `i` (0 bid, 1 ask): its order, or None with the reason (price, size or cap)."""
+        side, tag = _SIDES[i]
+        if price_ticks <= 0:
+            reasons.append(f"{tag}_price_not_positive")
+            return None
+        # opening_lots depends on the size only through its rounded lot count, and the memo
+        # always holds a result computed by the instrument for this very price, so a hit can
+        # never break a venue minimum; it saves the Decimal arithmetic on most decisions.
+        key = (math.floor(size / self._step_f + 0.5), price_ticks)
+        sized = self._sized.get(key)
+        if sized is None:
+            if len(self._sized) >= _SIZE_MEMO:
+                self._sized.clear()
+            sized = self._sized[key] = self.instrument.opening_lots(size, price_ticks)
+        if not sized.ok:
+            reasons.append(f"{tag}_{sized.reason}")
+            return None
+        lots = sized.lots
+        worst = worst_case_lots(side, position_lots, resting_lots, lots)
+        if worst > cap_lots and worst > abs(position_lots):
+            reasons.append(f"{tag}_inventory_cap")
+            return None
+        last = self._quotes[i]
+        if last is not None and last.price_ticks == price_ticks and last.size_lots == lots:
+            return last
+        quote = self._quotes[i] = Quote(price_ticks, lots)
+        return quote
