@@ -11,6 +11,9 @@ reference/backtest.md), in integer ticks and lots:
   their limit instead; orders never change the replayed book (no market impact);
 * the book keeps the reference's crossed-book rule: a new best on one side that reaches the
   other side moves that side's best past it, leaving the crossed levels in place.
+
+Reference sources (hftbacktest 2.4.4): `backtest/proc/nopartialfillexchange.rs` (fill rules),
+`backtest/models/queue.rs` (queue models), `depth/hashmapmarketdepth.rs` (best-price rules).
 """
 
 from __future__ import annotations
@@ -186,10 +189,12 @@ class _Resting(QueuePos):
         "price_ticks",
         "reduce_only",
         "side",
+        "venue_order_id",
     )
 
-    def __init__(self, cmd: PlaceOrder, lots: int) -> None:
+    def __init__(self, cmd: PlaceOrder, lots: int, venue_order_id: str) -> None:
         super().__init__()
+        self.venue_order_id = venue_order_id
         self.client_order_id = cmd.client_order_id
         self.side = cmd.side
         self.price_ticks = cmd.price_ticks
@@ -436,15 +441,15 @@ class MatchingEngine:
         if crosses and cmd.post_only:
             return _reject(cid, ts_ns, "post_only_would_cross", None)
         self._order_seq += 1
+        order = _Resting(cmd, lots, f"sim-o-{self._order_seq}")
         out: list[Event] = [
             OrderAccepted(
                 ts_ns=ts_ns,
                 local_ns=ts_ns,
                 client_order_id=cid,
-                venue_order_id=f"sim-o-{self._order_seq}",
+                venue_order_id=order.venue_order_id,
             )
         ]
-        order = _Resting(cmd, lots)
         if taker_tif:
             self._sweep(order, cmd.tif is TimeInForce.FOK, ts_ns, out)
         elif crosses:
@@ -599,6 +604,7 @@ class MatchingEngine:
                 side=o.side,
                 price_ticks=o.price_ticks,
                 leaves_lots=o.leaves_lots,
+                venue_order_id=o.venue_order_id,
             )
             for o in self._orders.values()
         )
