@@ -28,6 +28,14 @@ from grvtmm.strategy.base import AccountView, QuoteTarget, Strategy
 from grvtmm.strategy.params import StrategyConfig
 
 M = EngineMode
+
+
+def is_post_only_reject(reason: str) -> bool:
+    """Venue reasons for a post-only order that would have crossed (e.g. FAIL_POST_ONLY)."""
+    text = reason.lower().replace("-", "_")
+    return "post_only" in text
+
+
 StrategyFactory = Callable[[StrategyConfig], Strategy]
 
 
@@ -38,6 +46,8 @@ class EngineSettings:
     stale_data_ns: int = 10 * NS_PER_S
     reject_storm_count: int = 20
     reject_storm_window_ns: int = 60 * NS_PER_S
+    post_only_storm_count: int = 100
+    post_only_storm_ratio: float = 0.9
     error_storm_count: int = 10
     error_storm_window_ns: int = 60 * NS_PER_S
     flatten: fl.FlattenParams = field(default_factory=fl.FlattenParams)
@@ -52,6 +62,8 @@ class EngineSettings:
             stale_data_ns=self.stale_data_ns,
             reject_storm_count=self.reject_storm_count,
             reject_storm_window_ns=self.reject_storm_window_ns,
+            post_only_storm_count=self.post_only_storm_count,
+            post_only_storm_ratio=self.post_only_storm_ratio,
             error_storm_count=self.error_storm_count,
             error_storm_window_ns=self.error_storm_window_ns,
         )
@@ -304,7 +316,7 @@ class Engine:
         return self._react(e.local_ns)
 
     def _on_rejected(self, e: ev.OrderRejected) -> list[Command]:
-        self.risk.record_reject(e.local_ns)
+        self.risk.record_reject(e.local_ns, post_only=is_post_only_reject(e.reason))
         try:
             order = self.orders.reject(e.client_order_id, e.local_ns)
         except IllegalTransition as exc:
@@ -531,6 +543,8 @@ class Engine:
     ) -> PlaceOrder:
         cid = self._ids.next()
         tif = TimeInForce.IOC if flatten else TimeInForce.GTT
+        if not flatten:
+            self.risk.record_placement(now)
         self.orders.add(
             Order(
                 cid,

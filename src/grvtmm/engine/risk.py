@@ -30,6 +30,8 @@ class RiskLimits:
     stale_data_ns: int = 10 * NS_PER_S
     reject_storm_count: int = 20
     reject_storm_window_ns: int = 60 * NS_PER_S
+    post_only_storm_count: int = 100
+    post_only_storm_ratio: float = 0.9
     error_storm_count: int = 10
     error_storm_window_ns: int = 60 * NS_PER_S
 
@@ -76,6 +78,8 @@ class RiskMonitor:
         self.peak_equity = math.nan
         self.tripped: Verdict | None = None
         self._rejects = _WindowCounter(limits.reject_storm_window_ns)
+        self._post_only = _WindowCounter(limits.reject_storm_window_ns)
+        self._placements = _WindowCounter(limits.reject_storm_window_ns)
         self._errors = _WindowCounter(limits.error_storm_window_ns)
         self._last = {b: 0.0 for b in Breaker}
 
@@ -83,8 +87,14 @@ class RiskMonitor:
         self.peak_equity = equity
         self.tripped = None
 
-    def record_reject(self, now_ns: int) -> None:
-        self._rejects.add(now_ns)
+    def record_reject(self, now_ns: int, *, post_only: bool = False) -> None:
+        """Count a reject. Post-only rejects (the book moved onto our price while the order was
+        in flight) are normal in fast markets and only count toward their own, ratio-based
+        storm: nearly every order bouncing means we cannot get onto the book at all."""
+        (self._post_only if post_only else self._rejects).add(now_ns)
+
+    def record_placement(self, now_ns: int) -> None:
+        self._placements.add(now_ns)
 
     def record_error(self, now_ns: int) -> None:
         self._errors.add(now_ns)
@@ -140,6 +150,17 @@ class RiskMonitor:
                 f"{rejects} rejects within {limits.reject_storm_window_ns / NS_PER_S:.0f} s",
                 rejects,
                 limits.reject_storm_count,
+            )
+        post_only = self._post_only.count(now_ns)
+        placed = self._placements.count(now_ns)
+        ratio = post_only / placed if placed else 0.0
+        if post_only >= limits.post_only_storm_count and ratio >= limits.post_only_storm_ratio:
+            return Verdict(
+                Breaker.REJECT_STORM,
+                f"{post_only} post-only rejects, {ratio:.0%} of orders, within "
+                f"{limits.reject_storm_window_ns / NS_PER_S:.0f} s",
+                post_only,
+                limits.post_only_storm_count,
             )
         errors = self._errors.count(now_ns)
         self._last[Breaker.ERROR_STORM] = errors

@@ -50,3 +50,30 @@ def test_stale_data_and_storms() -> None:
     storm = risk.check_activity(3 * S, 3 * S, True)
     assert storm is not None and storm.breaker is Breaker.REJECT_STORM
     assert risk.check_activity(12 * S, 12 * S, True) is None  # the window slid past them
+
+
+def test_post_only_rejects_trip_only_when_nearly_every_order_bounces() -> None:
+    risk = RiskMonitor(
+        RiskLimits(
+            post_only_storm_count=10, post_only_storm_ratio=0.9, reject_storm_window_ns=60 * S
+        )
+    )
+    for i in range(30):
+        risk.record_placement(i * S)
+        if i % 2 == 0:
+            risk.record_reject(i * S, post_only=True)
+    assert (
+        risk.check_activity(30 * S, 30 * S, True) is None
+    )  # half bounce: a fast market, not a storm
+    risk = RiskMonitor(
+        RiskLimits(
+            post_only_storm_count=10, post_only_storm_ratio=0.9, reject_storm_window_ns=60 * S
+        )
+    )
+    for i in range(12):
+        risk.record_placement(i * S)
+        risk.record_reject(i * S, post_only=True)
+    storm = risk.check_activity(12 * S, 12 * S, True)
+    assert (
+        storm is not None and storm.breaker is Breaker.REJECT_STORM and "post-only" in storm.detail
+    )
