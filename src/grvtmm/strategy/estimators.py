@@ -13,10 +13,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from grvtmm.core.book import OrderBook
+from grvtmm.core.clock import NS_PER_S
 from grvtmm.core.events import Trade
 from grvtmm.core.types import Side
-
-NS_PER_S = 1_000_000_000
 
 
 def ewma_alpha(dt_s: float, halflife_s: float) -> float:
@@ -163,9 +162,9 @@ class TradeIntensity:
         "_events",
         "_first_step",
         "_hist",
-        "_max_depth",
         "_window_steps",
         "fit",
+        "max_depth",
         "settings",
         "step_s",
     )
@@ -177,27 +176,30 @@ class TradeIntensity:
         self._hist = [0] * (self.settings.levels + 1)
         self._events: deque[tuple[int, int]] = deque()
         self._first_step = -1
-        self._max_depth = -math.inf
+        self.max_depth = -math.inf  # deepest arrival in the open step (ticks)
         self.fit = NO_FIT
+
+    def begin(self, step_no: int) -> None:
+        """Start observing at grid step `step_no` (the fit's time base)."""
+        if self._first_step < 0:
+            self._first_step = step_no
 
     def on_trade(self, price_ticks: int, aggressor: Side, ref_mid_ticks: float) -> None:
         """Record one trade of the current step against the previous step's mid."""
         depth = (price_ticks - ref_mid_ticks) * aggressor
-        if depth > self._max_depth:
-            self._max_depth = depth
+        if depth > self.max_depth:
+            self.max_depth = depth
 
     def close_step(self, step_no: int) -> None:
-        """End grid step `step_no` (steps with no trade may be skipped: they add nothing)."""
-        if self._first_step < 0:
-            self._first_step = step_no
-        depth = self._max_depth
-        self._max_depth = -math.inf
+        """End grid step `step_no`. Steps whose `max_depth` ≤ 0.5 add nothing and may skip this."""
+        self.begin(step_no)
+        depth = self.max_depth
+        self.max_depth = -math.inf
         if depth > 0.5:
             # number of half-tick levels strictly inside D (depths are multiples of 0.5 ticks)
             idx = min(math.floor(depth * 2.0 + 0.5) - 1, self.settings.levels)
             self._events.append((step_no, idx))
             self._hist[idx] += 1
-        self._expire(step_no)
 
     def _expire(self, step_no: int) -> None:
         oldest = step_no - self._window_steps
@@ -213,6 +215,7 @@ class TradeIntensity:
 
     def refit(self, step_no: int) -> IntensityFit:
         """Refit (A, k) from the window's counts and apply the quality gate."""
+        self._expire(step_no)
         s = self.settings
         duration = self.observed_s(step_no)
         counts = _level_counts(self._hist)
@@ -281,7 +284,8 @@ class EstimatorSettings:
     max_idle_s: float = 10.0  # longer silences are feed gaps, not a still market
     depth_fast_halflife_s: float = 1.0
     depth_slow_halflife_s: float = 300.0
-    publish_tolerance: float = 0.005
+    depth_sample_s: float = 0.5
+    publish_tolerance: float = 0.005  # relative move of σ, k or A that makes a new version
     intensity: IntensitySettings = IntensitySettings()
 
 
@@ -289,35 +293,10 @@ class MarketEstimator:
     """σ, k, A and γ_eff for the quoter, updated once per grid step; priors from the start.
 
     k = w·k_fit + (1−w)·k_prior with k_prior = base_k × depth factor and w from
-    `TradeIntensity.weight`; A is blended with the same weight. `version` increases whenever
-    the outputs change, so callers can cache anything derived from them.
+    `TradeIntensity.weight`; A is blended with the same weight. σ, k and A are republished
+    only when one moves by more than `publish_tolerance` (relative), and `version` increases
+    with each republication, so callers can cache anything derived from them.
     """
-
-    __slots__ = (
-        "_a_prior",
-        "_gamma",
-        "_k_base",
-        "_max_idle",
-        "_mid2",
-        "_next_fit",
-        "_next_ns",
-        "_ref_mid2",
-        "_refit_steps",
-        "_sigma_prior",
-        "_step_no",
-        "a_per_s",
-        "depth",
-        "gamma",
-        "intensity",
-        "k_per_tick",
-        "k_prior",
-        "settings",
-        "sigma",
-        "step_ns",
-        "step_s",
-        "version",
-        "vol",
-    )
 
     def __init__(
         self,
@@ -348,6 +327,10 @@ class MarketEstimator:
         self._next_ns = 0
         self._step_no = 0
         self._next_fit = 0
+        self._next_slow = 0
+        self._depth_step = -1
+        self._depth_steps = max(1, round(s.depth_sample_s / self.step_s))
+        self._tolerance = s.publish_tolerance
         self.sigma = sigma_prior
         self.k_prior = k_prior
         self.k_per_tick = k_prior
@@ -375,46 +358,48 @@ class MarketEstimator:
         step_no = now_ns // self.step_ns
         if self._mid2 == 0 and book is not None:
             self._ref_mid2 = self._mid2 = book.best_bid + book.best_ask
-            self._sample_depth(book, 0.0)
+            self.intensity.begin(step_no)
         else:
-            crossed = step_no - self._step_no
-            self.intensity.close_step(self._step_no)
-            change_ticks = (self._mid2 - self._ref_mid2) * 0.5
-            self.vol.update(change_ticks, min(crossed - 1, self._max_idle))
+            ti = self.intensity
+            if ti.max_depth > 0.5:
+                ti.close_step(self._step_no)
+            else:
+                ti.max_depth = -math.inf
+            idle = step_no - self._step_no - 1
+            self.vol.update((self._mid2 - self._ref_mid2) * 0.5, min(idle, self._max_idle))
             self._ref_mid2 = self._mid2
-            if book is not None:
-                self._sample_depth(book, crossed * self.step_s)
         self._step_no = step_no
         self._next_ns = (step_no + 1) * self.step_ns
+        changed = step_no >= self._next_slow and self._slow_update(book, step_no)
+        sigma = self.vol.sigma
+        if changed or abs(sigma - self.sigma) > self._tolerance * self.sigma:
+            # Smaller moves cannot shift a quote by a tick; an unchanged `version` lets the
+            # quoter reuse its last answer.
+            self.sigma = sigma
+            self.gamma = scaled_gamma(self._gamma, sigma, self._sigma_prior)
+            self.version += 1
+
+    def _slow_update(self, book: OrderBook | None, step_no: int) -> bool:
+        """Depth sample, and a refit when due; True when k or A moved beyond the tolerance."""
+        self._next_slow = step_no + self._depth_steps
+        if book is not None:
+            bid_lots, ask_lots = book.depth_lots(self.depth.n_ticks)
+            dt_s = (step_no - self._depth_step) * self.step_s if self._depth_step >= 0 else 0.0
+            self.depth.update(float(bid_lots + ask_lots), dt_s)
+            self._depth_step = step_no
         if step_no >= self._next_fit:
             self._next_fit = step_no + self._refit_steps
             self.intensity.refit(step_no)
-        self._publish()
-
-    def _sample_depth(self, book: OrderBook, dt_s: float) -> None:
-        bid_lots, ask_lots = book.depth_lots(self.depth.n_ticks)
-        self.depth.update(float(bid_lots + ask_lots), dt_s)
-
-    def _publish(self) -> None:
-        """Publish new outputs only when one moved by more than `publish_tolerance` (relative):
-        smaller moves cannot shift a quote by a tick, and an unchanged `version` lets the
-        quoter reuse its last answer."""
-        sigma = self.vol.sigma
-        k_prior = self._k_base * self.depth.factor
+        self.k_prior = k_prior = self._k_base * self.depth.factor
         w = self.intensity.weight()
         fit = self.intensity.fit
         k = w * fit.k_per_tick + (1.0 - w) * k_prior
         a = w * fit.a_per_s + (1.0 - w) * self._a_prior
-        tol = self.settings.publish_tolerance
-        if (
-            abs(sigma - self.sigma) <= tol * self.sigma
-            and abs(k - self.k_per_tick) <= tol * self.k_per_tick
-            and abs(a - self.a_per_s) <= tol * self.a_per_s
+        tol = self._tolerance
+        if abs(k - self.k_per_tick) <= tol * self.k_per_tick and (
+            abs(a - self.a_per_s) <= tol * self.a_per_s
         ):
-            return
-        self.sigma = sigma
-        self.k_prior = k_prior
+            return False
         self.k_per_tick = k
         self.a_per_s = a
-        self.gamma = scaled_gamma(self._gamma, sigma, self._sigma_prior)
-        self.version += 1
+        return True

@@ -16,12 +16,11 @@ import math
 from decimal import Decimal
 
 from grvtmm.core.book import OrderBook
+from grvtmm.core.clock import NS_PER_MS
 from grvtmm.core.events import Trade
 from grvtmm.core.types import Instrument
 from grvtmm.strategy.base import AccountView, Quote, QuoteDiagnostics, QuoteTarget, RequoteParams
 from grvtmm.strategy.params import StrategyConfig
-
-NS_PER_MS = 1_000_000
 
 
 def fixed_order_lots(instrument: Instrument, order_qty: float | None) -> int:

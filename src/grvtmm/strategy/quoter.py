@@ -11,8 +11,10 @@ ratio, and a hard cap on the worst-case position that always holds.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from grvtmm.core.book import OrderBook
+from grvtmm.core.clock import NS_PER_S
 from grvtmm.core.events import Trade
 from grvtmm.core.types import FeeSchedule, Instrument, Side, SizeResult
 from grvtmm.strategy.avellaneda import as_coefficients, clamp_q, glft_coefficients
@@ -23,13 +25,22 @@ from grvtmm.strategy.params import StrategyConfig
 CAP_MARGIN = 0.9
 """The quoter's hard inventory cap sits 10% below the inventory breaker of the engine."""
 
-NS_PER_S = 1_000_000_000
-
 ONE_SIDED_BID = "bid_only"
 ONE_SIDED_ASK = "ask_only"
 
 _SIDES = ((Side.BUY, "bid"), (Side.SELL, "ask"))
 _SIZE_MEMO = 4096
+_PRICE_NOT_POSITIVE = SizeResult(0, reason="price_not_positive")
+
+
+class _Plan(NamedTuple):
+    """Everything about a decision except the cap check against resting orders."""
+
+    bid: tuple[int, SizeResult] | None  # (price ticks, size) or None when one-sided
+    ask: tuple[int, SizeResult] | None
+    cap_lots: int
+    reason: str
+    diagnostics: QuoteDiagnostics
 
 
 def inventory_ratio(position_notional: float, account: AccountView, leverage: float) -> float:
@@ -92,9 +103,12 @@ class AvellanedaStrategy:
         self._model_version = -1
         self._half_ticks = 0.0
         self._skew_ticks = 0.0
-        self._last_key: object = None
-        self._last_target: QuoteTarget | None = None
-        self._sized: dict[tuple[int, int], SizeResult] = {}
+        self._market_key: object = None
+        self._plan: _Plan | None = None
+        self._no_quote = ""
+        self._resting = (-1, -1)
+        self._target: QuoteTarget | None = None
+        self._size_memo: dict[tuple[int, int], SizeResult] = {}
         self._quotes: list[Quote | None] = [None, None]
 
     # ---- feeds ----------------------------------------------------------------------------
@@ -133,8 +147,9 @@ class AvellanedaStrategy:
         """Target bid/ask for this moment, with the reason for any side left out."""
         if not book.ready:
             return QuoteTarget(None, None, "book_not_ready")
-        # Same book top, account and estimates as last time → the same answer (the one-sided
-        # update is idempotent), so the common "deeper level changed" event costs one compare.
+        # Prices, sizes and diagnostics depend on the book top, the account and the estimates;
+        # resting lots only enter the cap check. Each part is recomputed only when its inputs
+        # changed (the one-sided update is idempotent for equal inputs).
         a = account
         key = (
             book.best_bid,
@@ -143,21 +158,26 @@ class AvellanedaStrategy:
             a.equity,
             a.free_margin,
             a.used_margin,
-            a.open_bid_lots,
-            a.open_ask_lots,
             self.estimator.version,
         )
-        if key == self._last_key and self._last_target is not None:
-            return self._last_target
-        target = self._compute(book, account)
-        self._last_key = key
-        self._last_target = target
+        if key != self._market_key:
+            self._prepare(book, account)
+            self._market_key = key
+            self._target = None
+        target = self._target
+        if target is None or self._resting != (a.open_bid_lots, a.open_ask_lots):
+            self._resting = (a.open_bid_lots, a.open_ask_lots)
+            target = self._target = self._finish(a.position_lots, a.open_bid_lots, a.open_ask_lots)
         return target
 
-    def _compute(self, book: OrderBook, account: AccountView) -> QuoteTarget:
+    def _prepare(self, book: OrderBook, account: AccountView) -> None:
+        """Model, prices, sizes and diagnostics for this book top and account."""
+        self._plan = None
         equity = account.equity
         if not (math.isfinite(equity) and equity > 0.0):
-            return QuoteTarget(None, None, "no_equity")
+            self._no_quote = "no_equity"
+            return
+        self._no_quote = ""
         best_bid = book.best_bid
         best_ask = book.best_ask
         mid = (best_bid + best_ask) * 0.5
@@ -178,54 +198,73 @@ class AvellanedaStrategy:
         shift = q * skew
         reservation = mid - shift
         price_to_ticks = self.instrument.price_to_ticks
+        # bid ≤ best bid < best ask ≤ ask on a ready book, so the quotes can never cross
         bid_ticks = min(price_to_ticks((reservation - half) * tick, Side.BUY), best_bid)
         ask_ticks = max(price_to_ticks((reservation + half) * tick, Side.SELL), best_ask)
-
-        reasons: list[str] = []
-        if one_sided:
-            reasons.append(f"one_sided_{one_sided}")
         size = self._size_fraction * capacity / mid_price
-        cap = math.floor(cap_lots + 1e-9)
-        bid = ask = None
-        if one_sided != ONE_SIDED_ASK:
-            bid = self._side(0, bid_ticks, size, pos, account.open_bid_lots, cap, reasons)
-        if one_sided != ONE_SIDED_BID:
-            ask = self._side(1, ask_ticks, size, pos, account.open_ask_lots, cap, reasons)
-        # No bid/ask crossing check is needed: bid ≤ best bid < best ask ≤ ask on a ready book.
         est = self.estimator
-        diag = QuoteDiagnostics(
-            mid, reservation, half, shift, est.sigma, est.k_per_tick, est.gamma, q, ratio, one_sided
+        self._plan = _Plan(
+            bid=(bid_ticks, self._sized(bid_ticks, size)) if one_sided != ONE_SIDED_ASK else None,
+            ask=(ask_ticks, self._sized(ask_ticks, size)) if one_sided != ONE_SIDED_BID else None,
+            cap_lots=math.floor(cap_lots + 1e-9),
+            reason=f"one_sided_{one_sided}" if one_sided else "",
+            diagnostics=QuoteDiagnostics(
+                mid,
+                reservation,
+                half,
+                shift,
+                est.sigma,
+                est.k_per_tick,
+                est.gamma,
+                q,
+                ratio,
+                one_sided,
+            ),
         )
-        return QuoteTarget(bid, ask, ",".join(reasons), diag)
 
-    def _side(
-        self,
-        i: int,
-        price_ticks: int,
-        size: float,
-        position_lots: int,
-        resting_lots: int,
-        cap_lots: int,
-        reasons: list[str],
-    ) -> Quote | None:
-        """Side `i` (0 bid, 1 ask): its order, or None with the reason (price, size or cap)."""
-        side, tag = _SIDES[i]
+    def _sized(self, price_ticks: int, size: float) -> SizeResult:
+        """Order size at `price_ticks`, lifted to the venue minimums (or refused with a reason)."""
         if price_ticks <= 0:
-            reasons.append(f"{tag}_price_not_positive")
-            return None
+            return _PRICE_NOT_POSITIVE
         # opening_lots depends on the size only through its rounded lot count, and the memo
         # always holds a result computed by the instrument for this very price, so a hit can
         # never break a venue minimum; it saves the Decimal arithmetic on most decisions.
         key = (math.floor(size / self._step_f + 0.5), price_ticks)
-        sized = self._sized.get(key)
+        sized = self._size_memo.get(key)
         if sized is None:
-            if len(self._sized) >= _SIZE_MEMO:
-                self._sized.clear()
-            sized = self._sized[key] = self.instrument.opening_lots(size, price_ticks)
-        if not sized.ok:
-            reasons.append(f"{tag}_{sized.reason}")
+            if len(self._size_memo) >= _SIZE_MEMO:
+                self._size_memo.clear()
+            sized = self._size_memo[key] = self.instrument.opening_lots(size, price_ticks)
+        return sized
+
+    def _finish(self, position_lots: int, open_bid_lots: int, open_ask_lots: int) -> QuoteTarget:
+        """Apply the hard cap on the worst-case position and build the target."""
+        plan = self._plan
+        if plan is None:
+            return QuoteTarget(None, None, self._no_quote)
+        reasons = [plan.reason] if plan.reason else []
+        bid = self._capped(0, plan.bid, plan.cap_lots, position_lots, open_bid_lots, reasons)
+        ask = self._capped(1, plan.ask, plan.cap_lots, position_lots, open_ask_lots, reasons)
+        return QuoteTarget(bid, ask, ",".join(reasons), plan.diagnostics)
+
+    def _capped(
+        self,
+        i: int,
+        sized: tuple[int, SizeResult] | None,
+        cap_lots: int,
+        position_lots: int,
+        resting_lots: int,
+        reasons: list[str],
+    ) -> Quote | None:
+        """Side `i` (0 bid, 1 ask): its order, or None with the reason (price, size or cap)."""
+        if sized is None:
+            return None  # one-sided: the reason is already given
+        side, tag = _SIDES[i]
+        price_ticks, result = sized
+        if not result.ok:
+            reasons.append(f"{tag}_{result.reason}")
             return None
-        lots = sized.lots
+        lots = result.lots
         worst = worst_case_lots(side, position_lots, resting_lots, lots)
         if worst > cap_lots and worst > abs(position_lots):
             reasons.append(f"{tag}_inventory_cap")
