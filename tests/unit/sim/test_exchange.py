@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +30,12 @@ from grvtmm.core.events import (
 )
 from grvtmm.core.types import FeeSchedule, Instrument, Side, TimeInForce
 from grvtmm.venues.sim.exchange import SimExchange
-from grvtmm.venues.sim.matching import RiskAverseQueue
+from grvtmm.venues.sim.matching import (
+    MatchingEngine,
+    PowerProbQueue,
+    QueueModel,
+    RiskAverseQueue,
+)
 
 SYMBOL = "BTC_USDT_Perp"
 BTC = Instrument(SYMBOL, Decimal("0.1"), Decimal("0.001"), Decimal("0.001"))
@@ -295,3 +305,117 @@ def test_account_matches_fills(steps: list[tuple[Side, int, int]]) -> None:
     assert locals_ == sorted(locals_)
     assert all(e.local_ns == e.ts_ns + 4 for e in events)
     assert not any(isinstance(e, CancelRejected) for e in events)
+
+
+# ---- fill-by-fill agreement with the reference engine on real data ------------------------------
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+NPZ = DATA / "binance_usdm_btcusdt_20240808.hbt.npz"
+_EXCH, _LOCAL, _BUY = 1 << 31, 1 << 30, 1 << 29
+_INF = 1 << 62
+
+
+def _rows(data: Any, flag: int, ts_col: str) -> list[tuple[int, Event | tuple[bool, int]]]:
+    rows = data[(data["ev"] & flag) != 0]
+    ticks = np.rint(rows["px"] / 0.1).astype(np.int64).tolist()
+    lots = np.rint(rows["qty"] / 0.001).astype(np.int64).tolist()
+    out: list[tuple[int, Event | tuple[bool, int]]] = []
+    for ev, ts, p, q in zip(rows["ev"].tolist(), rows[ts_col].tolist(), ticks, lots, strict=True):
+        kind, buy = ev & 0xFF, bool(ev & _BUY)
+        if kind in (1, 4):  # depth and snapshot rows both update one level
+            out.append((ts, bids(ts, (p, q)) if buy else asks(ts, (p, q))))
+        elif kind == 2:
+            out.append((ts, trade(ts, p, q, Side.BUY if buy else Side.SELL)))
+        elif kind == 3:
+            out.append((ts, (buy, p)))
+    return out
+
+
+def _clear(book: Any, buy: bool, upto: int) -> None:
+    """The reference's DEPTH_CLEAR: drop one side's levels from the best through `upto`."""
+    levels = book.bids if buy else book.asks
+    for t in [t for t in levels if (t >= upto if buy else t <= upto)]:
+        del levels[t]
+    if buy:
+        book.best_bid = max((t for t in levels if t < upto - 1), default=0)
+    else:
+        book.best_ask = min((t for t in levels if t > upto + 1), default=0)
+
+
+def _reference_strategy_fills(latency_ns: int, queue: QueueModel) -> tuple[int, list[list[int]]]:
+    """Every 100 ms (after 1 s): cancel our acked orders, post GTX 2 lots at local best bid/ask."""
+    data = np.load(NPZ)["data"]
+    exch, local = _rows(data, _EXCH, "exch_ts"), _rows(data, _LOCAL, "local_ts")
+    ex = SimExchange(BTC, FeeSchedule(), queue=queue, entry_latency_ns=latency_ns,
+                     response_latency_ns=latency_ns)  # fmt: skip
+    seen = MatchingEngine(BTC, FeeSchedule(), RiskAverseQueue())
+    start = min(exch[0][0], local[0][0]) + 100_000_000
+    decision, ie, il, next_id = start, 0, 0, 1
+    acked: dict[int, bool] = {}
+    got: list[list[int]] = []
+    while ie < len(exch) or il < len(local):
+        tr, ta = ex.next_response_ns(), ex.next_arrival_ns()
+        # Equal timestamps: local data, responses, exchange data, arrivals, then the strategy.
+        t, kind = min(
+            (local[il][0] if il < len(local) else _INF, 0),
+            (_INF if tr is None else tr, 1),
+            (exch[ie][0] if ie < len(exch) else _INF, 2),
+            (_INF if ta is None else ta, 3),
+            (decision, 4),
+        )
+        if kind in (0, 2):
+            item = local[il][1] if kind == 0 else exch[ie][1]
+            il, ie = (il + 1, ie) if kind == 0 else (il, ie + 1)
+            book_of = seen if kind == 0 else ex.engine
+            if isinstance(item, tuple):
+                _clear(book_of.book, *item)
+            elif kind == 0:
+                seen.on_market(item)
+            else:
+                ex.on_market(item)
+        elif kind == 1:
+            for r in ex.pop_responses(t):
+                if isinstance(r, OrderAccepted):
+                    acked[r.client_order_id] = True
+                elif isinstance(r, OrderFilled):
+                    got.append(
+                        [r.client_order_id, int(r.side), r.price_ticks, r.size_lots, r.ts_ns]
+                    )
+                    acked.pop(r.client_order_id, None)
+                elif isinstance(r, (OrderCanceled, OrderRejected)):
+                    acked.pop(r.client_order_id, None)
+                elif isinstance(r, CancelRejected):
+                    acked[r.client_order_id] = True
+        elif kind == 3:
+            ex.advance(t)
+        else:
+            decision = t + 100_000_000
+            if t - start < 1_000_000_000:
+                continue
+            for cid, cancellable in list(acked.items()):
+                if cancellable:
+                    acked[cid] = False
+                    ex.submit(CancelOrder(ts_ns=t, client_order_id=cid, symbol=SYMBOL), t)
+            for side, price in ((Side.BUY, seen.book.best_bid), (Side.SELL, seen.book.best_ask)):
+                ex.submit(place(next_id, side, price, post_only=True), t)
+                next_id += 1
+    return next_id - 1, got
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("latency_ms", "prob", "fills", "digest"),
+    [(10, False, 428, "dc7696efe71499d8"), (10, True, 429, "3c850701e28b562e")],
+)
+def test_fills_match_reference_engine_on_binance_data(
+    latency_ms: int, prob: bool, fills: int, digest: str
+) -> None:
+    # Expected values are hftbacktest 2.4.4 (NoPartialFillExchange, RiskAdverse / PowerProb(3),
+    # constant latency) running the same decisions on the same file: the sha256 prefix covers
+    # every fill's (order id, side, price tick, lots, exchange time).
+    if not NPZ.is_file():
+        pytest.fail(f"shared data missing: {NPZ}")
+    queue: QueueModel = PowerProbQueue(3) if prob else RiskAverseQueue()
+    orders, got = _reference_strategy_fills(latency_ms * 1_000_000, queue)
+    assert orders == 6876
+    assert len(got) == fills
+    assert hashlib.sha256(json.dumps(sorted(got)).encode()).hexdigest()[:16] == digest
