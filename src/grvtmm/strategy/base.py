@@ -9,8 +9,11 @@ from grvtmm.core.book import OrderBook
 from grvtmm.core.events import Trade
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Quote:
+    """A desired resting order. Treated as immutable; not frozen only for construction speed
+    on the hot path (as are QuoteDiagnostics and QuoteTarget)."""
+
     price_ticks: int
     size_lots: int
 
@@ -27,7 +30,7 @@ class AccountView:
     open_ask_lots: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class QuoteDiagnostics:
     """Why the quotes are where they are (shown in the API and recorded)."""
 
@@ -43,7 +46,7 @@ class QuoteDiagnostics:
     one_sided: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class QuoteTarget:
     """Desired resting order per side (None: no order on that side) and the reason."""
 

@@ -265,7 +265,10 @@ class AvellanedaStrategy:
             reasons.append(f"{tag}_{result.reason}")
             return None
         lots = result.lots
-        worst = worst_case_lots(side, position_lots, resting_lots, lots)
+        # The target replaces the side's resting orders rather than adding to them, so the
+        # side's exposure is the larger of the two (otherwise a side just under the cap would
+        # be dropped and re-placed on alternate decisions).
+        worst = worst_case_lots(side, position_lots, max(resting_lots - lots, 0), lots)
         if worst > cap_lots and worst > abs(position_lots):
             reasons.append(f"{tag}_inventory_cap")
             return None

@@ -244,7 +244,9 @@ def test_hard_cap_drops_the_increasing_side_with_reason() -> None:
     book = make_book(60_000, 60_002)
     ok = decide(s, book, account(pos))
     assert ok.bid is not None
-    blocked = s.quote(book, account(pos, open_bid_lots=17), T0)
+    # a resting bid of the same size is replaced, not added to: the side stays quoted
+    assert s.quote(book, account(pos, open_bid_lots=17), T0).bid is not None
+    blocked = s.quote(book, account(pos, open_bid_lots=30), T0)
     assert blocked.bid is None and "bid_inventory_cap" in blocked.reason
     assert blocked.ask is not None
 
@@ -304,7 +306,7 @@ def test_quote_invariants(
         if quote is None:
             continue
         assert quote.size_lots >= inst.min_lots_at(quote.price_ticks)  # venue minimums
-        worst = abs(acct.position_lots + side * (resting + quote.size_lots))
+        worst = abs(acct.position_lots + side * max(resting, quote.size_lots))  # replaces resting
         assert worst <= cap + 1e-6 or worst <= abs(acct.position_lots)  # the hard cap holds
     if d.one_sided:
         assert (bid is None) if acct.position_lots > 0 else (ask is None)
