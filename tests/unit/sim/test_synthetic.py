@@ -216,6 +216,32 @@ def test_any_parameters_give_a_consistent_uncrossed_feed(
             assert side.get(ev.price_ticks, 0) >= ev.size_lots  # on the book, delta still to come
 
 
+STILL = {"vol_ticks_per_sqrt_s": 0.0, "trade_rate_per_s": 0.0, "spread_change_prob": 0.0}
+
+
+def test_levels_are_redrawn_toward_the_depth_profile_when_the_price_stands_still() -> None:
+    params = SyntheticParams(**STILL, depth_refresh_levels=3)  # type: ignore[arg-type]
+    sums = [0.0, 0.0, 0.0]
+    samples = 0
+    for ev, book in replay(events_for(600, params)):
+        if isinstance(ev, BookDelta):
+            asks = [book.asks[book.best_ask + i] for i in (0, 1, 10)]
+            sums = [total + lots for total, lots in zip(sums, asks, strict=True)]
+            samples += 1
+    assert samples > 0.9 * 600 * params.book_update_hz
+    top, behind, deep = (total / samples for total in sums)
+    assert top == pytest.approx(params.depth_top_lots, rel=0.1)
+    assert behind == pytest.approx(params.depth_top_lots * params.depth_behind_ratio, rel=0.1)
+    ratio = deep / behind
+    assert ratio == pytest.approx(params.depth_growth**9, rel=0.15)
+
+
+def test_a_still_market_without_redraws_sends_nothing_after_the_snapshot() -> None:
+    params = SyntheticParams(**STILL, depth_refresh_levels=0)  # type: ignore[arg-type]
+    events = events_for(60, params)
+    assert len(events) == 1 and isinstance(events[0], BookSnapshot)
+
+
 # ---- statistics -----------------------------------------------------------------------------
 def test_trade_rate_matches_the_poisson_rate() -> None:
     events = events_for(3600)

@@ -234,26 +234,37 @@ class SyntheticMarket:
         if ev is not None:
             self._pending = None
             return ev
-        return next(self._gen)
+        item = next(self._gen)
+        while isinstance(item, int):
+            item = next(self._gen)
+        return item
 
     def iter_until(self, end_ns: int) -> Iterator[Event]:
         """Events with `ts_ns <= end_ns`; the stream continues from there on the next call."""
-        while True:
-            ev = self._pending
-            if ev is None:
-                ev = next(self._gen)
-            else:
-                self._pending = None
+        gen = self._gen
+        ev = self._pending
+        if ev is not None:
             if ev.ts_ns > end_ns:
-                self._pending = ev
                 return
+            self._pending = None
             yield ev
+        for item in gen:
+            if isinstance(item, int):
+                # a quiet book tick: it carries only the time, so a still market still ends
+                if item > end_ns:
+                    return
+            elif item.ts_ns > end_ns:
+                self._pending = item
+                return
+            else:
+                yield item
 
     def iter_for(self, duration_s: float) -> Iterator[Event]:
         """Events during the first `duration_s` seconds after `start_ns`."""
         return self.iter_until(self.start_ns + round(duration_s * NS_PER_S))
 
-    def _generate(self) -> Iterator[Event]:
+    def _generate(self) -> Iterator[Event | int]:
+        """Events in time order; a book tick that changes nothing yields its time instead."""
         yield self._snapshot(self.start_ns)
         rate = self.params.trade_rate_per_s
         interval = self._interval_ns
@@ -265,8 +276,7 @@ class SyntheticMarket:
                 next_trade = self._trade_gap_ns(next_trade, rate)
             else:
                 delta = self._book_update(next_book)
-                if delta is not None:
-                    yield delta
+                yield next_book if delta is None else delta
                 next_book += interval
 
     def _trade_gap_ns(self, now_ns: int, rate: float) -> int:
