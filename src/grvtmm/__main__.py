@@ -1,0 +1,105 @@
+"""Command line: `grvt-mm demo|...` (typer)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="grvt-mm",
+    help="Automated market maker for GRVT USDT perpetuals.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+
+
+@app.callback()
+def _root() -> None:
+    """Automated market maker for GRVT USDT perpetuals."""
+
+
+SUMMARY_ROWS = (
+    ("fills", "fills"),
+    ("buy / sell", ("buy_fills", "sell_fills")),
+    ("maker / taker", ("maker_fills", "taker_fills")),
+    ("volume (quote)", "volume_notional"),
+    ("fees (quote, − = rebate)", "fees"),
+    ("PnL gross", "pnl_gross"),
+    ("PnL net", "pnl_net"),
+    ("wear (bps of volume)", "wear_bps"),
+    ("end position", "end_position"),
+    ("max |position|", "max_abs_position"),
+    ("requotes", "requotes"),
+    ("rejects", "rejects"),
+    ("final mode", "final_mode"),
+    ("events", "events"),
+    ("events / s", "events_per_second"),
+)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 1e6 else f"{value:,.0f}"
+    return str(value)
+
+
+def print_summary(title: str, summary: dict[str, Any]) -> None:
+    table = Table(title=title, show_header=False)
+    for label, key in SUMMARY_ROWS:
+        if isinstance(key, tuple):
+            table.add_row(label, " / ".join(_fmt(summary.get(k)) for k in key))
+        elif key in summary:
+            table.add_row(label, _fmt(summary[key]))
+    console.print(table)
+    for change in summary.get("mode_changes", []):
+        console.print(f"  mode {change['from']} → {change['to']}: {change['reason']}")
+
+
+def _parse_speed(speed: str) -> float | None:
+    if speed == "max":
+        return None
+    try:
+        value = float(speed)
+    except ValueError:
+        raise typer.BadParameter(
+            "use 'max' or a positive real-time factor such as 1 or 10"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter("the real-time factor must be positive")
+    return value
+
+
+@app.command()
+def demo(
+    duration: Annotated[
+        float, typer.Option(help="simulated seconds of market to trade", min=1)
+    ] = 600,
+    speed: Annotated[
+        str, typer.Option(help="'max' (simulated clock) or a real-time factor")
+    ] = "max",
+    seed: Annotated[int, typer.Option(help="seed of the synthetic market")] = 7,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the summary here")] = None,
+) -> None:
+    """Trade the built-in synthetic market with simulated fills (offline), then stop and flatten."""
+    from grvtmm.app import run_demo
+
+    summary = run_demo(duration_s=duration, speed=_parse_speed(speed), seed=seed)
+    print_summary(f"demo · {summary['settings']['symbol']} · seed {seed}", summary)
+    if json_path is not None:
+        json_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        console.print(f"summary written to {json_path}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
