@@ -1,0 +1,343 @@
+"""hftbacktest `.npz` event arrays → market events, read in chunks straight from the zip member.
+
+Rows (64 bytes): `ev u8, exch_ts i8, local_ts i8, px f8, qty f8, order_id u8, ival i8, fval f8`;
+`ev` = type | EXCH (1<<31) | LOCAL (1<<30) | BUY (1<<29) / SELL (1<<28), types 1 DEPTH, 2 TRADE,
+3 DEPTH_CLEAR, 4 DEPTH_SNAPSHOT, 5 DEPTH_BBO.
+
+Merging split rows: hftbacktest's `correct_event_order` writes an event whose local order differs
+from its exchange order twice, an EXCH-only copy at its exchange position and a LOCAL-only copy at
+its local position, both carrying both timestamps. Our events carry both times, so the loader
+keeps the rows flagged EXCH (file order is exchange order) and drops the LOCAL-only copies,
+checking at the end that they pair up in number with the EXCH-only rows. `local_ns` may then go
+backwards from one event to the next; the replay loop orders local delivery itself.
+
+Grouping: consecutive depth rows (DEPTH, DEPTH_BBO) with the same timestamps form one BookDelta;
+a run of DEPTH_CLEAR / DEPTH_SNAPSHOT rows with the same timestamps becomes one BookSnapshot of
+the whole resulting book. A clear works as in hftbacktest's depth: a bid clear removes bids at or
+above its price, an ask clear asks at or below it, a clear without a finite price the whole side,
+a clear without a side both sides. Levels outside the cleared range survive into the snapshot (the
+loader keeps its own copy of the book for this), so the book equals hftbacktest's. Each TRADE row
+is a Trade (BUY = the aggressor bought). Custom rows (type >= 100) and rows flagged neither EXCH
+nor LOCAL are skipped. Ticks = round(px / tick) and lots = round(qty / lot), each checked to be
+within 1e-6 of an integer.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from grvtmm.backtest.data_common import DataFormatError, LoadOptions, LoadStats
+from grvtmm.core.events import BookDelta, BookSnapshot, Event, Level, Trade
+from grvtmm.core.types import Instrument, Side
+
+EXCH_EVENT = 1 << 31
+LOCAL_EVENT = 1 << 30
+BUY_EVENT = 1 << 29
+SELL_EVENT = 1 << 28
+DEPTH_EVENT = 1
+TRADE_EVENT = 2
+DEPTH_CLEAR_EVENT = 3
+DEPTH_SNAPSHOT_EVENT = 4
+DEPTH_BBO_EVENT = 5
+CUSTOM_EVENT_MIN = 100
+
+MEMBER = "data.npy"
+FIELDS = ("ev", "exch_ts", "local_ts", "px", "qty")
+EXPECTED = (
+    "an hftbacktest .npz with key 'data': a 1-d array with fields ev, exch_ts, local_ts, px, qty"
+)
+GRID_TOL = 1e-6
+
+_CLS_DEPTH = 0
+_CLS_SNAPSHOT = 1
+_CLS_TRADE = 2
+_CLS_SKIP = 3
+
+Rows = npt.NDArray[np.void]
+IntArray = npt.NDArray[np.int64]
+
+
+def open_member(path: Path) -> tuple[zipfile.ZipFile, IO[bytes], np.dtype[Any], int]:
+    """Open the `data` array of an .npz for streaming: (zip, stream, dtype, row count)."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataFormatError(path, None, EXPECTED, got=str(exc)) from exc
+    if MEMBER not in zf.namelist():
+        zf.close()
+        raise DataFormatError(path, None, EXPECTED, got=f"members {zf.namelist()[:5]}")
+    fh = zf.open(MEMBER)
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            header = np.lib.format.read_array_header_1_0(fh)
+        else:
+            header = np.lib.format.read_array_header_2_0(fh)
+    except ValueError as exc:
+        fh.close()
+        zf.close()
+        raise DataFormatError(path, None, EXPECTED, got=str(exc)) from exc
+    shape, fortran, dtype = header
+    names = dtype.names or ()
+    if len(shape) != 1 or fortran or any(f not in names for f in FIELDS):
+        fh.close()
+        zf.close()
+        raise DataFormatError(path, None, EXPECTED, got=f"shape {shape}, fields {names}")
+    return zf, fh, dtype, int(shape[0])
+
+
+def iter_chunks(path: Path, rows: int) -> Iterator[tuple[int, Rows]]:
+    """`(index of the first row, rows)` chunks of an .npz's `data` array, never all at once."""
+    zf, fh, dtype, count = open_member(path)
+    with zf, fh:
+        done = 0
+        while done < count:
+            n = min(rows, count - done)
+            buf = fh.read(n * dtype.itemsize)
+            if len(buf) != n * dtype.itemsize:
+                raise DataFormatError(path, None, EXPECTED, got=f"truncated after row {done}")
+            yield done, np.frombuffer(buf, dtype=dtype)
+            done += n
+
+
+def _on_grid(values: npt.NDArray[np.float64], unit: float) -> tuple[IntArray, npt.NDArray[Any]]:
+    """Nearest integer multiples of `unit`, and a mask of finite values off the grid."""
+    x = values / unit
+    nearest = np.rint(x)
+    with np.errstate(invalid="ignore"):
+        off = np.abs(x - nearest) > GRID_TOL
+    return np.nan_to_num(nearest).astype(np.int64), off
+
+
+class _Book:
+    """hftbacktest's view of the depth, kept to resolve clears into full snapshots."""
+
+    __slots__ = ("asks", "bids")
+
+    def __init__(self) -> None:
+        self.bids: dict[int, int] = {}
+        self.asks: dict[int, int] = {}
+
+    def clear(self, ev: int, px: float, upto: int) -> None:
+        whole = not np.isfinite(px)
+        if ev & BUY_EVENT or not ev & SELL_EVENT:
+            self.bids = {} if whole or not ev & BUY_EVENT else _below(self.bids, upto)
+        if ev & SELL_EVENT or not ev & BUY_EVENT:
+            self.asks = {} if whole or not ev & SELL_EVENT else _above(self.asks, upto)
+
+    def levels(self) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        bids = sorted(((p, q) for p, q in self.bids.items() if q > 0), reverse=True)
+        asks = sorted((p, q) for p, q in self.asks.items() if q > 0)
+        return tuple(bids), tuple(asks)
+
+
+def _below(levels: dict[int, int], upto: int) -> dict[int, int]:
+    return {p: q for p, q in levels.items() if p < upto}
+
+
+def _above(levels: dict[int, int], upto: int) -> dict[int, int]:
+    return {p: q for p, q in levels.items() if p > upto}
+
+
+class _Converter:
+    """Turns complete groups of EXCH rows into events."""
+
+    def __init__(self, instrument: Instrument, stats: LoadStats) -> None:
+        self.symbol = instrument.symbol
+        self.tick = instrument.tick_f
+        self.lot = instrument.step_f
+        self.stats = stats
+        self.book = _Book()
+        self.last_ts = -(1 << 62)
+
+    def check(self, path: Path, rows: Rows, index: npt.NDArray[np.int64]) -> None:
+        """Validate types, order and the price/size grid of kept rows (index = file rows)."""
+        typ = rows["ev"] & 0xFF
+        known = ((typ >= DEPTH_EVENT) & (typ <= DEPTH_BBO_EVENT)) | (typ >= CUSTOM_EVENT_MIN)
+        ts = rows["exch_ts"]
+        back = np.flatnonzero(np.diff(ts) < 0)
+        bad = [
+            (~known, "event types 1-5 (or custom >= 100)"),
+            (_flag(ts[:1] < self.last_ts, len(ts)), "exchange times in non-decreasing order"),
+            (_flag_at(back + 1, len(ts)), "exchange times in non-decreasing order"),
+        ]
+        level = (typ != DEPTH_CLEAR_EVENT) & (typ < CUSTOM_EVENT_MIN)
+        _, px_off = _on_grid(rows["px"], self.tick)
+        _, qty_off = _on_grid(rows["qty"], self.lot)
+        bad.append((px_off & (typ < CUSTOM_EVENT_MIN), f"prices within {GRID_TOL} of a tick"))
+        bad.append((level & (qty_off | ~(rows["qty"] >= 0)), f"sizes within {GRID_TOL} of a lot"))
+        bad.append((level & ~(rows["px"] > 0), "positive prices"))
+        sided = (rows["ev"] & (BUY_EVENT | SELL_EVENT)) != 0
+        bad.append((level & ~sided, "a BUY or SELL flag on depth and trade rows"))
+        for mask, what in bad:
+            hit = np.flatnonzero(mask)
+            if hit.size:
+                row = int(index[hit[0]])
+                raise DataFormatError(path, None, f"{what} (row {row})", got=_row(rows[hit[0]]))
+        if len(ts):
+            self.last_ts = int(ts[-1])
+
+    def events(self, rows: Rows) -> Iterator[Event]:
+        """Events of complete groups of kept rows, in order."""
+        ev = rows["ev"]
+        cls = classes(rows)
+        starts = group_starts(rows, cls)
+        ticks, _ = _on_grid(rows["px"], self.tick)
+        lots, _ = _on_grid(rows["qty"], self.lot)
+        cols = (
+            rows["exch_ts"].tolist(),
+            rows["local_ts"].tolist(),
+            ticks.tolist(),
+            lots.tolist(),
+            ev.tolist(),
+            rows["px"].tolist(),
+        )
+        bounds = [*starts.tolist(), len(rows)]
+        cls_l = cls.tolist()
+        for k in range(len(bounds) - 1):
+            s, e = bounds[k], bounds[k + 1]
+            kind = cls_l[s]
+            if kind == _CLS_TRADE:
+                yield self._trade(cols, s)
+            elif kind == _CLS_DEPTH:
+                yield self._delta(cols, s, e)
+            elif kind == _CLS_SNAPSHOT:
+                yield self._snapshot(cols, s, e)
+            else:
+                self.stats.skipped += e - s
+
+    def _trade(self, cols: tuple[list[Any], ...], i: int) -> Trade:
+        ev = cols[4][i]
+        self.stats.trades += 1
+        return Trade(
+            ts_ns=cols[0][i],
+            local_ns=cols[1][i],
+            symbol=self.symbol,
+            price_ticks=cols[2][i],
+            size_lots=cols[3][i],
+            aggressor=Side.BUY if ev & BUY_EVENT else Side.SELL,
+        )
+
+    def _delta(self, cols: tuple[list[Any], ...], s: int, e: int) -> BookDelta:
+        ticks, lots, evs = cols[2], cols[3], cols[4]
+        bids: list[Level] = []
+        asks: list[Level] = []
+        for i in range(s, e):
+            ev = evs[i]
+            if ev & BUY_EVENT:
+                bids.append((ticks[i], lots[i]))
+            else:
+                asks.append((ticks[i], lots[i]))
+        self.book.bids.update(bids)
+        self.book.asks.update(asks)
+        self.stats.deltas += 1
+        return BookDelta(
+            ts_ns=cols[0][s], local_ns=cols[1][s], symbol=self.symbol, bids=tuple(bids),
+            asks=tuple(asks),
+        )  # fmt: skip
+
+    def _snapshot(self, cols: tuple[list[Any], ...], s: int, e: int) -> BookSnapshot:
+        ticks, lots, evs, pxs = cols[2], cols[3], cols[4], cols[5]
+        book = self.book
+        for i in range(s, e):
+            ev = evs[i]
+            if ev & 0xFF == DEPTH_CLEAR_EVENT:
+                book.clear(ev, pxs[i], ticks[i])
+            elif ev & BUY_EVENT:
+                book.bids[ticks[i]] = lots[i]
+            else:
+                book.asks[ticks[i]] = lots[i]
+        bids, asks = book.levels()
+        self.stats.snapshots += 1
+        return BookSnapshot(
+            ts_ns=cols[0][s], local_ns=cols[1][s], symbol=self.symbol, bids=bids, asks=asks
+        )
+
+
+def _flag(head: npt.NDArray[np.bool_], n: int) -> npt.NDArray[np.bool_]:
+    out = np.zeros(n, dtype=bool)
+    out[: len(head)] = head
+    return out
+
+
+def _flag_at(where: npt.NDArray[np.intp], n: int) -> npt.NDArray[np.bool_]:
+    out = np.zeros(n, dtype=bool)
+    out[where] = True
+    return out
+
+
+def _row(row: Any) -> str:
+    return (
+        f"ev={int(row['ev']):#x} exch_ts={int(row['exch_ts'])} local_ts={int(row['local_ts'])} "
+        f"px={float(row['px'])!r} qty={float(row['qty'])!r}"
+    )
+
+
+def classes(rows: Rows) -> npt.NDArray[np.int8]:
+    """What each row becomes: part of a delta, part of a snapshot, a trade, or nothing."""
+    typ = rows["ev"] & 0xFF
+    cls = np.full(len(rows), _CLS_SKIP, dtype=np.int8)
+    cls[(typ == DEPTH_EVENT) | (typ == DEPTH_BBO_EVENT)] = _CLS_DEPTH
+    cls[(typ == DEPTH_CLEAR_EVENT) | (typ == DEPTH_SNAPSHOT_EVENT)] = _CLS_SNAPSHOT
+    cls[typ == TRADE_EVENT] = _CLS_TRADE
+    return cls
+
+
+def group_starts(rows: Rows, cls: npt.NDArray[np.int8]) -> npt.NDArray[np.intp]:
+    """Indices where a new event starts: a change of timestamps or kind, or any trade row."""
+    n = len(rows)
+    if n == 0:
+        return np.zeros(0, dtype=np.intp)
+    new = np.ones(n, dtype=bool)
+    ts = rows["exch_ts"]
+    lts = rows["local_ts"]
+    new[1:] = (ts[1:] != ts[:-1]) | (lts[1:] != lts[:-1]) | (cls[1:] != cls[:-1])
+    new |= cls == _CLS_TRADE
+    return np.flatnonzero(new)
+
+
+def load_hbt(
+    paths: Sequence[Path], instrument: Instrument, options: LoadOptions, stats: LoadStats
+) -> Iterator[Event]:
+    """Stream events from hftbacktest .npz files (one stream across files)."""
+    conv = _Converter(instrument, stats)
+    carry: Rows | None = None
+    exch_only = 0
+    local_only = 0
+    for path in paths:
+        for first, chunk in iter_chunks(path, options.chunk_rows):
+            ev = chunk["ev"]
+            exch = (ev & EXCH_EVENT) != 0
+            local = (ev & LOCAL_EVENT) != 0
+            exch_only += int(np.count_nonzero(exch & ~local))
+            local_only += int(np.count_nonzero(local & ~exch))
+            stats.skipped += int(np.count_nonzero(~exch & ~local))
+            stats.lines += len(chunk)
+            kept = chunk[exch]
+            conv.check(path, kept, first + np.flatnonzero(exch))
+            rows = kept if carry is None else np.concatenate([carry, kept])
+            cut = _last_group_start(rows)
+            carry = rows[cut:]
+            yield from conv.events(rows[:cut])
+    if carry is not None:
+        yield from conv.events(carry)
+    if exch_only != local_only:
+        raise DataFormatError(
+            paths[-1],
+            None,
+            "every LOCAL-only row paired with an EXCH-only row (hftbacktest's split events)",
+            got=f"{exch_only} EXCH-only and {local_only} LOCAL-only rows",
+        )
+
+
+def _last_group_start(rows: Rows) -> int:
+    """Start of the last group, which the next chunk may continue."""
+    if len(rows) == 0:
+        return 0
+    return int(group_starts(rows, classes(rows))[-1])
