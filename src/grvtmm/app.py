@@ -37,6 +37,8 @@ class SimRunSettings:
     fees: FeeSchedule = DEMO_FEES
     queue: QueueModel = field(default_factory=lambda: PowerProbQueue(3.0))
     engine: EngineSettings = field(default_factory=EngineSettings)
+    venue_instrument: Instrument | None = None
+    """The venue's true constraints when they differ from what the engine was told."""
 
 
 @dataclass(slots=True)
@@ -79,6 +81,7 @@ def build_sim_run(
         response_latency_ns=settings.response_latency_ns,
         initial_equity=settings.initial_equity,
         leverage=config.effective_leverage,
+        venue_instrument=settings.venue_instrument,
     )
     stats = SessionStats(instrument)
     notices: list[Event] = []

@@ -256,6 +256,14 @@ class SimExchange:
             used_margin=used,
         )
 
+    def set_position(self, lots: int, entry_ticks: int) -> None:
+        """Start from an existing position (e.g. one left on the venue before a restart)."""
+        account = self.account
+        account.position_lots = lots
+        account.cost_tick_lots = Fraction(lots * entry_ticks)
+        account.cash_tick_lots = -lots * entry_ticks  # realized PnL stays 0
+        self.engine.position_lots = lots
+
     # ---- account figures (quote currency) -----------------------------------------------
     def mark_ticks(self) -> float:
         """Exchange mid in ticks; the last valid mid (else the entry) while a side is empty."""

@@ -1,0 +1,193 @@
+"""The engine on the simulated exchange and the synthetic market: the behaviours that matter."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from decimal import Decimal
+
+from grvtmm.app import DEMO_START_NS, SimRun, SimRunSettings, build_sim_run, run_demo
+from grvtmm.core.clock import NS_PER_S
+from grvtmm.core.events import (
+    BreakerTripped,
+    EngineMode,
+    Event,
+    FlattenDone,
+    HaltRequested,
+    ModeChanged,
+    OrderRejected,
+    QuoteUpdated,
+    StartRequested,
+    StopRequested,
+    VenueError,
+    VenueErrorKind,
+)
+from grvtmm.core.types import FeeSchedule, Instrument
+from grvtmm.engine.engine import EngineSettings
+from grvtmm.strategy.params import StrategyConfig
+from grvtmm.venues.sim.synthetic import Regime, SyntheticMarket, SyntheticParams, default_instrument
+
+START = DEMO_START_NS
+NO_FEES = FeeSchedule(Decimal(0), Decimal(0))
+
+
+def start_run(
+    config: StrategyConfig,
+    market: SyntheticParams,
+    *,
+    settings: SimRunSettings | None = None,
+    instrument: Instrument | None = None,
+    seed: int = 3,
+) -> tuple[SimRun, SyntheticMarket]:
+    inst = instrument or default_instrument()
+    run = build_sim_run(inst, config, settings or SimRunSettings(fees=NO_FEES), START)
+    run.loop.schedule(StartRequested(ts_ns=START + 1, local_ns=START + 1))
+    source = SyntheticMarket(market, inst, seed=seed, start_ns=START)
+    return run, source
+
+
+def of_type(events: list[Event], kind: type) -> list:  # type: ignore[type-arg]
+    return [e for e in events if isinstance(e, kind)]
+
+
+def stop_and_wait(run: SimRun, reason: str = "test stop") -> None:
+    now = run.clock.now_ns() + 1
+    run.loop.schedule(StopRequested(ts_ns=now, local_ns=now, reason=reason))
+    run.loop.run(
+        until_ns=now + 300 * NS_PER_S,
+        stop_when=lambda: run.engine.mode in (EngineMode.STOPPED, EngineMode.HALTED),
+    )
+
+
+def test_trend_drives_one_sided_then_back_to_two_sided_after_reversion() -> None:
+    config = StrategyConfig(
+        one_sided_enter=0.15,
+        one_sided_exit=0.05,
+        max_inventory_ratio=0.9,
+        max_drawdown=0.9,
+        order_size_fraction=0.03,
+    )
+    market = SyntheticParams(
+        regimes=(Regime(240.0, drift_ticks_per_s=-6.0), Regime(900.0, drift_ticks_per_s=3.0)),
+        repeat_regimes=False,
+        trade_rate_per_s=4.0,
+    )
+    run, source = start_run(config, market)
+    run.loop.run(source, until_ns=START + 1140 * NS_PER_S)
+    quotes = of_type(run.notices, QuoteUpdated)
+    sided = [q.one_sided for q in quotes]
+    first = next(i for i, s in enumerate(sided) if s)
+    assert any(not s for s in sided[first:]), "never returned to two-sided quoting"
+    entered = quotes[first]
+    # while one-sided, only the reducing side is quoted
+    assert (entered.bid_lots == 0) != (entered.ask_lots == 0)
+    assert run.engine.mode is EngineMode.RUNNING
+    assert not of_type(run.notices, BreakerTripped)
+
+
+def test_drawdown_breach_halts_and_flattens_to_zero() -> None:
+    config = StrategyConfig(
+        max_drawdown=0.01, one_sided_enter=0.6, one_sided_exit=0.3, max_inventory_ratio=0.9
+    )
+    market = SyntheticParams(
+        regimes=(Regime(3600.0, drift_ticks_per_s=-10.0),), trade_rate_per_s=4.0
+    )
+    run, source = start_run(config, market)
+    run.loop.run(
+        source,
+        until_ns=START + 3600 * NS_PER_S,
+        stop_when=lambda: run.engine.mode is EngineMode.HALTED,
+    )
+    trips = of_type(run.notices, BreakerTripped)
+    assert [t.breaker for t in trips] == ["drawdown"]
+    assert run.engine.mode is EngineMode.HALTED
+    done = of_type(run.notices, FlattenDone)
+    assert len(done) == 1 and not done[0].dust
+    assert run.exchange.position_lots == 0 and run.engine.position_lots == 0
+    assert not run.engine.orders.live_list()
+    modes = [(m.old, m.new) for m in of_type(run.notices, ModeChanged)]
+    assert (EngineMode.RUNNING, EngineMode.HALTING) in modes
+    assert modes[-1] == (EngineMode.FLATTENING, EngineMode.HALTED)
+
+
+def test_flatten_ends_as_dust_when_remainder_is_below_min_size() -> None:
+    inst = Instrument(
+        "BNB_USDT_Perp", Decimal("0.01"), Decimal("0.01"), Decimal("0.05"), Decimal("5")
+    )
+    run, source = start_run(StrategyConfig(), SyntheticParams(), instrument=inst)
+    run.exchange.set_position(3, 60_000)  # 0.03 BNB left on the venue: below the 0.05 minimum
+    run.loop.run(source, until_ns=START + 60 * 1_000_000)  # the reconcile answer is in
+    assert run.engine.mode is EngineMode.RUNNING
+    assert run.engine.position_lots == 3  # adopted at start
+    stop_and_wait(run)
+    done = of_type(run.notices, FlattenDone)
+    assert len(done) == 1 and done[0].dust and done[0].position_lots == 3
+    assert run.engine.mode is EngineMode.STOPPED
+    assert run.exchange.position_lots == 3
+
+
+def test_reject_storm_from_off_grid_prices_trips_the_breaker() -> None:
+    # The venue's real tick is 0.05 while the engine believes 0.01: most prices are off-grid.
+    engine_inst = default_instrument()
+    venue_inst = replace(engine_inst, tick_size=Decimal("0.05"))
+    settings = SimRunSettings(
+        fees=NO_FEES,
+        engine=EngineSettings(reject_storm_count=10, reject_storm_window_ns=60 * NS_PER_S),
+        venue_instrument=venue_inst,
+    )
+    run, source = start_run(StrategyConfig(), SyntheticParams(), settings=settings)
+    run.loop.run(
+        source,
+        until_ns=START + 600 * NS_PER_S,
+        stop_when=lambda: run.engine.mode is EngineMode.HALTED,
+    )
+    rejects = of_type(run.notices, OrderRejected)
+    assert len(rejects) >= 10 and {r.code for r in rejects} == {2064}
+    assert [t.breaker for t in of_type(run.notices, BreakerTripped)] == ["reject_storm"]
+    assert run.engine.mode is EngineMode.HALTED
+
+
+def test_error_storm_trips_the_breaker() -> None:
+    settings = SimRunSettings(fees=NO_FEES, engine=EngineSettings(error_storm_count=5))
+    run, source = start_run(StrategyConfig(), SyntheticParams(), settings=settings)
+    for i in range(5):
+        t = START + (10 + i) * NS_PER_S
+        run.loop.schedule(
+            VenueError(ts_ns=t, local_ns=t, kind=VenueErrorKind.RETRYABLE, detail="HTTP 503")
+        )
+    run.loop.run(
+        source,
+        until_ns=START + 60 * NS_PER_S,
+        stop_when=lambda: run.engine.mode is EngineMode.HALTED,
+    )
+    assert [t.breaker for t in of_type(run.notices, BreakerTripped)] == ["error_storm"]
+    assert run.exchange.position_lots == 0
+
+
+def test_operator_halt_flattens_and_start_begins_a_new_session() -> None:
+    run, source = start_run(
+        StrategyConfig(order_size_fraction=0.1), SyntheticParams(trade_rate_per_s=6.0)
+    )
+    run.loop.run(source, until_ns=START + 120 * NS_PER_S)
+    t = run.clock.now_ns() + 1
+    run.loop.schedule(HaltRequested(ts_ns=t, local_ns=t, reason="operator"))
+    run.loop.run(until_ns=t + 60 * NS_PER_S, stop_when=lambda: run.engine.mode is EngineMode.HALTED)
+    assert run.engine.mode is EngineMode.HALTED and run.exchange.position_lots == 0
+    t = run.clock.now_ns() + 1
+    run.loop.schedule(StartRequested(ts_ns=t, local_ns=t))
+    run.loop.run(until_ns=t + 30 * NS_PER_S)
+    assert run.engine.mode is EngineMode.RUNNING
+    assert run.engine.orders.live_list(), "quotes are back on the book after a restart"
+
+
+def test_same_seed_gives_identical_results() -> None:
+    a = run_demo(duration_s=300, speed=None, seed=11)
+    b = run_demo(duration_s=300, speed=None, seed=11)
+    c = run_demo(duration_s=300, speed=None, seed=12)
+    volatile = ("loop_seconds", "events_per_second")
+    for summary in (a, b, c):
+        for key in volatile:
+            summary.pop(key)
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert a != c
+    assert a["fills"] > 0 and a["end_position"] == 0 and a["final_mode"] == "stopped"
