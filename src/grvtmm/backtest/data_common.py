@@ -56,18 +56,20 @@ class LoadOptions:
     `reorder_window_ns`: how far (in exchange time) a message may arrive behind a later one.
     `trades_first`: on equal exchange time put trades before depth updates; off keeps receive
     order on ties, which is what hftbacktest's converters do (a stable sort by exchange time).
-    `bar_extremes`: for OHLC bars, also visit the bar's high and low before its close.
     `snapshot_buffer`: depth diffs held while waiting for a snapshot to start or re-sync from.
+    The five above apply to the line formats (Binance, GRVT); an .npz keeps its recorded times
+    and order.
     `chunk_rows`: rows read at a time from an .npz (about 5 × 64 bytes of memory per row).
+    `bar_extremes`: for CSV OHLC bars, also visit the bar's high and low before its close.
     """
 
     tickers: bool = False
     local_offset_ns: int | None = None
     reorder_window_ns: int = 2_000_000_000
     trades_first: bool = False
-    bar_extremes: bool = False
     snapshot_buffer: int = 20_000
     chunk_rows: int = 1 << 14
+    bar_extremes: bool = False
 
 
 @dataclass(slots=True)
@@ -252,9 +254,9 @@ class Quantizer:
                     self.lots(q)
             return tuple([(ticks[p], lots[q]) for p, q in raw])
 
-    def objects(self, raw: Iterable[dict[str, Any]]) -> tuple[Level, ...]:
+    def objects(self, raw: Sequence[dict[str, Any]]) -> tuple[Level, ...]:
         """`[{"price":..., "size":...}, ...]` → levels."""
-        return tuple([(self.ticks(x["price"]), self.lots(x["size"])) for x in raw])
+        return self.pairs([(x["price"], x["size"]) for x in raw])
 
 
 class Reorderer:

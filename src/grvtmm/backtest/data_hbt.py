@@ -185,9 +185,12 @@ class _Converter:
 
     def events(self, rows: Rows) -> Iterator[Event]:
         """Events of complete groups of kept rows, in order."""
+        if len(rows) == 0:
+            return
         ev = rows["ev"]
         cls = classes(rows)
         starts = group_starts(rows, cls)
+        splits = bid_splits(ev, starts).tolist()
         ticks, _ = _on_grid(rows["px"], self.tick)
         lots, _ = _on_grid(rows["qty"], self.lot)
         cols = (
@@ -206,7 +209,7 @@ class _Converter:
             if kind == _CLS_TRADE:
                 yield self._trade(cols, s)
             elif kind == _CLS_DEPTH:
-                yield self._delta(cols, s, e)
+                yield self._delta(cols, s, e, splits[k])
             elif kind == _CLS_SNAPSHOT:
                 yield self._snapshot(cols, s, e)
             else:
@@ -224,23 +227,22 @@ class _Converter:
             aggressor=Side.BUY if ev & BUY_EVENT else Side.SELL,
         )
 
-    def _delta(self, cols: tuple[list[Any], ...], s: int, e: int) -> BookDelta:
+    def _delta(self, cols: tuple[list[Any], ...], s: int, e: int, split: int) -> BookDelta:
         ticks, lots, evs = cols[2], cols[3], cols[4]
-        bids: list[Level] = []
-        asks: list[Level] = []
-        for i in range(s, e):
-            ev = evs[i]
-            if ev & BUY_EVENT:
-                bids.append((ticks[i], lots[i]))
-            else:
-                asks.append((ticks[i], lots[i]))
+        if split >= 0:  # bids first, then asks: the usual layout, sliced without a loop
+            bids = tuple(zip(ticks[s:split], lots[s:split], strict=True))
+            asks = tuple(zip(ticks[split:e], lots[split:e], strict=True))
+        else:
+            sides = [bool(evs[i] & BUY_EVENT) for i in range(s, e)]
+            levels = list(zip(ticks[s:e], lots[s:e], strict=True))
+            bids = tuple(lv for lv, bid in zip(levels, sides, strict=True) if bid)
+            asks = tuple(lv for lv, bid in zip(levels, sides, strict=True) if not bid)
         self.book.bids.update(bids)
         self.book.asks.update(asks)
         self.stats.deltas += 1
         return BookDelta(
-            ts_ns=cols[0][s], local_ns=cols[1][s], symbol=self.symbol, bids=tuple(bids),
-            asks=tuple(asks),
-        )  # fmt: skip
+            ts_ns=cols[0][s], local_ns=cols[1][s], symbol=self.symbol, bids=bids, asks=asks
+        )
 
     def _snapshot(self, cols: tuple[list[Any], ...], s: int, e: int) -> BookSnapshot:
         ticks, lots, evs, pxs = cols[2], cols[3], cols[4], cols[5]
@@ -287,6 +289,17 @@ def classes(rows: Rows) -> npt.NDArray[np.int8]:
     cls[(typ == DEPTH_CLEAR_EVENT) | (typ == DEPTH_SNAPSHOT_EVENT)] = _CLS_SNAPSHOT
     cls[typ == TRADE_EVENT] = _CLS_TRADE
     return cls
+
+
+def bid_splits(ev: npt.NDArray[np.uint64], starts: npt.NDArray[np.intp]) -> IntArray:
+    """Per group, the row where its asks start when all its bids come first, else -1."""
+    is_bid = (ev & BUY_EVENT) != 0
+    ask_then_bid = np.zeros(len(ev), dtype=np.int64)
+    ask_then_bid[1:] = is_bid[1:] & ~is_bid[:-1]
+    ask_then_bid[starts] = 0
+    mixed = np.add.reduceat(ask_then_bid, starts) > 0
+    n_bids = np.add.reduceat(is_bid.astype(np.int64), starts)
+    return np.where(mixed, -1, starts + n_bids)
 
 
 def group_starts(rows: Rows, cls: npt.NDArray[np.int8]) -> npt.NDArray[np.intp]:

@@ -519,6 +519,26 @@ def test_npz_merges_split_rows_groups_depth_and_clears_like_hftbacktest(tmp_path
     assert (stats.snapshots, stats.deltas, stats.trades) == (1, 2, 1)
 
 
+def test_npz_clears_without_price_or_side_and_asks_listed_before_bids(tmp_path: Path) -> None:
+    bid, ask = DEPTH_EVENT | BUY_EVENT, DEPTH_EVENT | SELL_EVENT
+    rows = [
+        (BOTH | ask, 10, 11, 100.2, 3.0),  # asks before bids in one update
+        (BOTH | bid, 10, 11, 100.0, 2.0),
+        (BOTH | ask, 10, 11, 100.3, 1.0),
+        (BOTH | bid, 10, 11, 99.9, 1.0),
+        (BOTH | DEPTH_CLEAR_EVENT | BUY_EVENT, 20, 21, float("nan"), 0.0),  # all bids
+        (BOTH | DEPTH_SNAPSHOT_EVENT | SELL_EVENT, 20, 21, 100.5, 1.0),
+        (BOTH | DEPTH_CLEAR_EVENT, 30, 31, 0.0, 0.0),  # no side: both sides
+    ]
+    events, _ = load([write_npz(tmp_path / "h.npz", rows)], "hbt-npz")
+    delta, snap_asks_only, empty = events
+    assert isinstance(delta, BookDelta)
+    assert delta.bids == ((1000, 2000), (999, 1000)) and delta.asks == ((1002, 3000), (1003, 1000))
+    assert isinstance(snap_asks_only, BookSnapshot) and snap_asks_only.bids == ()
+    assert snap_asks_only.asks == ((1002, 3000), (1003, 1000), (1005, 1000))
+    assert isinstance(empty, BookSnapshot) and empty.bids == () and empty.asks == ()
+
+
 def test_npz_unpaired_split_rows_are_refused(tmp_path: Path) -> None:
     path = write_npz(tmp_path / "h.npz", [(EXCH_EVENT | TRADE_EVENT | BUY_EVENT, 1, 2, 1.0, 1.0)])
     with pytest.raises(DataFormatError, match="LOCAL-only"):
