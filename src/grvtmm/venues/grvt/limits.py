@@ -88,7 +88,8 @@ class RetryPolicy:
         self, attempt: int, rng: random.Random, retry_after_s: float | None = None
     ) -> float:
         """Seconds to wait after failed attempt `attempt` (1-based); honours Retry-After."""
-        ceiling = min(self.max_delay_s, self.base_delay_s * float(2 ** (attempt - 1)))
+        doublings = min(max(attempt, 1) - 1, 30)
+        ceiling = min(self.max_delay_s, self.base_delay_s * float(2**doublings))
         delay = ceiling * (0.5 + 0.5 * rng.random())
         if retry_after_s is not None and retry_after_s > delay:
             delay = min(retry_after_s, self.max_delay_s)

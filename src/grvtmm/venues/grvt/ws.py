@@ -1,0 +1,287 @@
+"""GRVT `/ws/full` JSON-RPC stream client: subscriptions, sequence checks, reconnects.
+
+Each subscription (stream + primary selector) is tracked separately. After a (re)subscribe,
+feed frames are dropped until the exchange acknowledges it; the first frame after the ack is
+the subscription's snapshot. Afterwards every frame must continue the sequence by one
+(`prev_sequence_number` or `sequence_number − 1`); a repeated number is a duplicate and is
+dropped; a jump or a decrease is a gap and the selector is re-subscribed (reference/grvt-api.md
+§4.2). Sequence numbers are per connection, so a reconnect starts every subscription afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import itertools
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from grvtmm.core.clock import Clock
+from grvtmm.venues.grvt.errors import VenueError, from_body
+from grvtmm.venues.grvt.limits import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+"""(stream, primary selector) — e.g. ("v1.book.d", "BNB_USDT_Perp")."""
+
+
+class Verdict(enum.Enum):
+    FIRST = "first"  # the subscription's first frame (a snapshot for book.d)
+    NEXT = "next"
+    DUPLICATE = "duplicate"
+    GAP = "gap"
+    STALE = "stale"  # frame of a subscription that is being replaced
+
+
+def primary(selector: str) -> str:
+    """`BNB_USDT_Perp@100` → `BNB_USDT_Perp` (GRVT echoes only the primary part in feeds)."""
+    return selector.split("@", 1)[0]
+
+
+class SequenceTracker:
+    """Per-subscription sequence continuity (pure; one instance per connection)."""
+
+    __slots__ = ("_acked", "_last")
+
+    def __init__(self) -> None:
+        self._last: dict[Key, int | None] = {}
+        self._acked: dict[Key, bool] = {}
+
+    def expect(self, key: Key) -> None:
+        """A subscribe was sent: ignore frames until `acked`, then take the next as first."""
+        self._last[key] = None
+        self._acked[key] = False
+
+    def acked(self, key: Key) -> None:
+        self._acked[key] = True
+
+    def check(self, key: Key, seq: int, prev: int | None) -> Verdict:
+        if not self._acked.get(key, True):
+            return Verdict.STALE
+        last = self._last.get(key)
+        if last is None or seq == 0:
+            self._last[key] = seq
+            return Verdict.FIRST
+        if seq == last:
+            return Verdict.DUPLICATE
+        if seq == last + 1 or (prev is not None and prev == last and seq > last):
+            self._last[key] = seq
+            return Verdict.NEXT
+        return Verdict.GAP
+
+
+FrameHandler = Callable[[dict[str, Any], Verdict, int], None]
+StateHandler = Callable[[bool, str], None]
+ErrorHandler = Callable[[Key, VenueError], None]
+HeaderSource = Callable[[], Awaitable[dict[str, str]]]
+
+
+@dataclass(slots=True)
+class StreamStats:
+    connects: int = 0
+    disconnects: int = 0
+    resubscribes: int = 0
+    gaps: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    rpc_errors: int = 0
+    frames: int = 0
+    last_frame_ns: dict[Key, int] = field(default_factory=dict)
+
+
+class JsonRpcStream:
+    """One `/ws/full` connection that keeps its subscriptions alive across reconnects."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        clock: Clock,
+        rng: random.Random,
+        on_frame: FrameHandler,
+        on_state: StateHandler,
+        on_error: ErrorHandler | None = None,
+        headers: HeaderSource | None = None,
+        on_auth_failure: Callable[[], Awaitable[None]] | None = None,
+        backoff: RetryPolicy | None = None,
+        open_timeout_s: float = 10.0,
+        ping_interval_s: float | None = 20.0,
+    ) -> None:
+        self.url = url
+        self.name = name
+        self._clock = clock
+        self._rng = rng
+        self._on_frame = on_frame
+        self._on_state = on_state
+        self._on_error = on_error
+        self._headers = headers
+        self._on_auth_failure = on_auth_failure
+        self._backoff = backoff or RetryPolicy(max_attempts=0, base_delay_s=0.1, max_delay_s=5.0)
+        self._open_timeout_s = open_timeout_s
+        self._ping_interval_s = ping_interval_s
+        self._subs: dict[Key, str] = {}
+        self._pending: dict[int, tuple[str, Key]] = {}
+        self._ids = itertools.count(1)
+        self._tracker = SequenceTracker()
+        self._ws: ClientConnection | None = None
+        self.stats = StreamStats()
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None
+
+    # ---- subscriptions --------------------------------------------------------------------
+    async def subscribe(self, stream: str, selector: str) -> None:
+        """Add a subscription (sent now if connected, and again after every reconnect)."""
+        key = (stream, primary(selector))
+        self._subs[key] = selector
+        if self._ws is not None:
+            await self._send_subscribe(self._ws, key)
+
+    async def resubscribe(self, key: Key) -> None:
+        """Drop and re-open one subscription so that it starts again from a snapshot."""
+        ws = self._ws
+        selector = self._subs.get(key)
+        if ws is None or selector is None:
+            return
+        self._tracker.expect(key)
+        await self._resend(key)
+
+    async def _resend(self, key: Key) -> None:
+        ws = self._ws
+        selector = self._subs.get(key)
+        if ws is None or selector is None:
+            return
+        self.stats.resubscribes += 1
+        await self._send(ws, "unsubscribe", key, {"stream": key[0], "selectors": [selector]})
+        await self._send(ws, "subscribe", key, {"stream": key[0], "selectors": [selector]})
+
+    async def reconnect(self) -> None:
+        """Close the connection; `run` opens a new one and re-subscribes everything."""
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+
+    async def _send_subscribe(self, ws: ClientConnection, key: Key) -> None:
+        self._tracker.expect(key)
+        await self._send(ws, "subscribe", key, {"stream": key[0], "selectors": [self._subs[key]]})
+
+    async def _send(
+        self, ws: ClientConnection, method: str, key: Key, params: dict[str, Any]
+    ) -> None:
+        request_id = next(self._ids)
+        self._pending[request_id] = (method, key)
+        frame = {"jsonrpc": "2.0", "method": method, "params": params, "id": request_id}
+        await ws.send(orjson.dumps(frame).decode())
+
+    # ---- connection loop ----------------------------------------------------------------------
+    async def run(self) -> None:
+        """Connect, subscribe and read until cancelled; reconnect with backoff on failures."""
+        attempt = 0
+        while True:
+            try:
+                headers = await self._headers() if self._headers is not None else {}
+                async with websockets.connect(
+                    self.url,
+                    additional_headers=headers,
+                    open_timeout=self._open_timeout_s,
+                    ping_interval=self._ping_interval_s,
+                    max_size=2**24,
+                ) as ws:
+                    attempt = 0
+                    await self._session(ws)
+                detail = "closed by peer"
+            except asyncio.CancelledError:
+                raise
+            except websockets.InvalidStatus as exc:
+                detail = f"handshake refused: http {exc.response.status_code}"
+                if exc.response.status_code in (401, 403) and self._on_auth_failure:
+                    with contextlib.suppress(VenueError):
+                        await self._on_auth_failure()
+            except (OSError, websockets.WebSocketException, TimeoutError, VenueError) as exc:
+                detail = f"{type(exc).__name__}"
+            self._ws = None
+            self.stats.disconnects += 1
+            self._on_state(False, detail)
+            attempt += 1
+            await asyncio.sleep(self._backoff.delay_s(attempt, self._rng))
+
+    async def _session(self, ws: ClientConnection) -> None:
+        self._ws = ws
+        self._tracker = SequenceTracker()
+        self._pending.clear()
+        self.stats.connects += 1
+        self._on_state(True, "connected")
+        for key in list(self._subs):
+            await self._send_subscribe(ws, key)
+        async for raw in ws:
+            self._dispatch(orjson.loads(raw))
+
+    # ---- frames -------------------------------------------------------------------------------
+    def _dispatch(self, msg: Any) -> None:
+        if not isinstance(msg, dict):
+            return
+        if "feed" in msg:
+            self._feed(msg)
+        elif "id" in msg and ("result" in msg or "error" in msg):
+            self._rpc_answer(msg)
+
+    def _feed(self, msg: dict[str, Any]) -> None:
+        now = self._clock.now_ns()
+        stats = self.stats
+        stats.frames += 1
+        key = (str(msg.get("stream", "")), primary(str(msg.get("selector", ""))))
+        try:
+            seq = int(msg.get("sequence_number") or 0)
+            raw_prev = msg.get("prev_sequence_number")
+            prev = int(raw_prev) if raw_prev not in (None, "") else None
+        except (TypeError, ValueError):
+            seq, prev = 0, None
+        verdict = self._tracker.check(key, seq, prev)
+        if verdict is Verdict.STALE:
+            stats.stale += 1
+            return
+        stats.last_frame_ns[key] = now
+        if verdict is Verdict.DUPLICATE:
+            stats.duplicates += 1
+            return
+        if verdict is Verdict.GAP:
+            stats.gaps += 1
+            log.warning("grvt.ws.gap", extra={"stream": key[0], "selector": key[1], "seq": seq})
+            # Frames of the broken subscription are dropped until the new one is acknowledged.
+            self._tracker.expect(key)
+            self._on_frame(msg, verdict, now)
+            task = asyncio.get_running_loop().create_task(self._resend(key))
+            task.add_done_callback(_log_failure)
+            return
+        self._on_frame(msg, verdict, now)
+
+    def _rpc_answer(self, msg: dict[str, Any]) -> None:
+        pending = self._pending.pop(msg["id"], None) if isinstance(msg["id"], int) else None
+        err = from_body(msg)
+        if pending is None:
+            return
+        method, key = pending
+        if err is not None:
+            self.stats.rpc_errors += 1
+            log.warning("grvt.ws.rpc_error", extra={"method": method, "reason": err.reason})
+            if self._on_error is not None:
+                self._on_error(key, err)
+            return
+        if method == "subscribe":
+            self._tracker.acked(key)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("grvt.ws.resubscribe_failed", extra={"error": repr(task.exception())})

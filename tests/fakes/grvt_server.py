@@ -1,0 +1,471 @@
+"""A fake GRVT on loopback: REST (`full/v1/...`, API-key login) and `/ws/full` JSON-RPC streams,
+serving a synthetic market and filling orders with the simulator's matching core.
+
+One server plays every host (edge, trades, market data); point all base URLs at `base_url`
+and both stream URLs at `ws_url`. Faults are switched on through `exchange.faults` and the
+methods below (drop streams, expire sessions, fire the dead-man switch, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import socket
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from email.utils import formatdate
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from fakes.grvt_exchange import ACCOUNT_ID, SUB_ACCOUNT, ApiError, FakeExchange
+from grvtmm.core.clock import NS_PER_S, LiveClock
+from grvtmm.core.events import BookDelta, BookSnapshot, Event, Trade
+from grvtmm.core.types import Instrument
+from grvtmm.venues.grvt.signing import signer_address
+from grvtmm.venues.sim.synthetic import SyntheticMarket, SyntheticParams
+from grvtmm.venues.sim.venue import paced
+
+API_KEY = "fake-api-key-0001"
+PRIVATE_KEY = "0x" + "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+CHAIN_ID = 326
+PRIVATE_STREAMS = {"v1.order", "v1.state", "v1.fill", "v1.position", "v1.cancel"}
+
+
+def listing(inst: Instrument) -> dict[str, Any]:
+    """GRVT's `InstrumentDisplay` for `inst`."""
+    base, quote, _ = inst.symbol.split("_")
+    return {
+        "instrument": inst.symbol,
+        "instrument_hash": inst.asset_id,
+        "base": base,
+        "quote": quote,
+        "kind": "PERPETUAL",
+        "venues": ["ORDERBOOK", "RFQ"],
+        "settlement_period": "PERPETUAL",
+        "base_decimals": inst.base_decimals,
+        "quote_decimals": 6,
+        "tick_size": str(inst.tick_size),
+        "min_size": str(inst.min_size),
+        "min_notional": str(inst.min_notional),
+        "max_position_size": "100000.0",
+        "funding_interval_hours": 8,
+        "create_time": "1719300000000000000",
+    }
+
+
+@dataclass
+class Conn:
+    ws: WebSocket
+    private: bool
+    subs: dict[tuple[str, str], str] = field(default_factory=dict)
+    seq: dict[tuple[str, str], int] = field(default_factory=dict)
+    out: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+
+    def frame(self, stream: str, selector: str, feed: dict[str, Any], bump: int = 1) -> None:
+        key = (stream, selector)
+        seq = self.seq.get(key, 0) + bump
+        self.seq[key] = seq
+        text = orjson.dumps(
+            {
+                "stream": stream,
+                "selector": selector,
+                "sequence_number": str(seq),
+                "feed": feed,
+                "prev_sequence_number": str(seq - 1),
+            }
+        ).decode()
+        self.out.put_nowait(text)
+
+
+class FakeGrvtServer:
+    """Start with `async with FakeGrvtServer(...) as server:`; URLs are on `127.0.0.1`."""
+
+    def __init__(
+        self,
+        instrument: Instrument,
+        *,
+        market: Iterable[Event] | None = None,
+        params: SyntheticParams | None = None,
+        seed: int = 1,
+        speed: float = 1.0,
+        cookie_lifetime_s: int = 24 * 3600,
+        equity: Decimal = Decimal(1000),
+    ) -> None:
+        if not instrument.asset_id:
+            instrument = dataclasses.replace(instrument, asset_id="0x030b01")
+        self.instrument = instrument
+        self.clock = LiveClock()
+        self.exchange = FakeExchange(
+            instrument,
+            signer=signer_address(PRIVATE_KEY),
+            chain_id=CHAIN_ID,
+            clock=self.clock,
+            equity=equity,
+        )
+        self.exchange.publish = self._publish_private
+        self._market = market or SyntheticMarket(params, instrument, seed=seed)
+        self._speed = speed
+        self.cookie_lifetime_s = cookie_lifetime_s
+        self.sessions: dict[str, int] = {}
+        self.conns: list[Conn] = []
+        self.requests: list[str] = []
+        self.logins = 0
+        self._tokens = itertools.count(1)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._server: uvicorn.Server | None = None
+        self._market_ready = asyncio.Event()
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/full"
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    async def __aenter__(self) -> FakeGrvtServer:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        app = Starlette(
+            routes=[
+                WebSocketRoute("/ws/full", self._ws),
+                Route("/{path:path}", self._rest, methods=["POST"]),
+            ]
+        )
+        config = uvicorn.Config(
+            app, log_level="critical", lifespan="off", ws="websockets-sansio", access_log=False
+        )
+        self._server = uvicorn.Server(config)
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._server.serve(sockets=[sock])),
+            loop.create_task(self._run_market()),
+            loop.create_task(self._watch_cancel_on_disconnect()),
+        ]
+        while not self._server.started:
+            await asyncio.sleep(0.005)
+        await self._market_ready.wait()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for conn in list(self.conns):
+            conn.out.put_nowait(None)
+        assert self._server is not None
+        self._server.should_exit = True
+        for task in self._tasks[1:]:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # ---- faults ------------------------------------------------------------------------------
+    async def drop_streams(self) -> None:
+        """Close every WebSocket connection (as a gateway restart would)."""
+        for conn in list(self.conns):
+            conn.out.put_nowait(None)
+
+    def expire_sessions(self) -> None:
+        """Invalidate every session cookie: private calls answer 401 / code 1000."""
+        self.sessions.clear()
+
+    def fire_cancel_on_disconnect(self) -> None:
+        self.exchange.apply(self.exchange.fire_cancel_on_disconnect())
+
+    # ---- market -----------------------------------------------------------------------------
+    async def _run_market(self) -> None:
+        source: AsyncIterator[Event] = paced(self._market, self.clock, self._speed)
+        async for event in source:
+            if isinstance(event, BookSnapshot | BookDelta | Trade):
+                self.exchange.on_market(event)
+                self._publish_market(event)
+                self._market_ready.set()
+
+    def _publish_market(self, event: BookSnapshot | BookDelta | Trade) -> None:
+        inst = self.instrument
+        symbol = inst.symbol
+        faults = self.exchange.faults
+        if isinstance(event, Trade):
+            feed = {
+                "event_time": str(event.ts_ns),
+                "instrument": symbol,
+                "is_taker_buyer": event.aggressor > 0,
+                "size": inst.size_str(event.size_lots),
+                "price": inst.price_str(event.price_ticks),
+                "trade_id": f"{event.ts_ns}-1",
+                "venue": "ORDERBOOK",
+            }
+            self._fanout("v1.trade", feed)
+            return
+        feed = {
+            "event_time": str(event.ts_ns),
+            "instrument": symbol,
+            "bids": [_level(inst, p, q) for p, q in event.bids],
+            "asks": [_level(inst, p, q) for p, q in event.asks],
+        }
+        bump, copies = 1, 1
+        if faults.gap_next_book > 0:
+            faults.gap_next_book -= 1
+            bump = 2
+        elif faults.duplicate_next_book > 0:
+            faults.duplicate_next_book -= 1
+            copies = 2
+        for conn in self.conns:
+            sel = conn.subs.get(("v1.book.d", symbol))
+            if sel is not None:
+                conn.frame("v1.book.d", symbol, feed, bump)
+                for _ in range(copies - 1):
+                    conn.seq[("v1.book.d", symbol)] -= 1
+                    conn.frame("v1.book.d", symbol, feed)
+        self._fanout("v1.mini.d", self._mini())
+
+    def _mini(self) -> dict[str, Any]:
+        inst = self.instrument
+        book = self.exchange.matching.book
+        return {
+            "event_time": str(self.clock.now_ns()),
+            "instrument": inst.symbol,
+            "mark_price": str(self.exchange.mark()),
+            "best_bid_price": inst.price_str(book.best_bid),
+            "best_bid_size": inst.size_str(book.bids.get(book.best_bid, 0)),
+            "best_ask_price": inst.price_str(book.best_ask),
+            "best_ask_size": inst.size_str(book.asks.get(book.best_ask, 0)),
+        }
+
+    def _fanout(self, stream: str, feed: dict[str, Any]) -> None:
+        for conn in self.conns:
+            if (stream, self.instrument.symbol) in conn.subs:
+                conn.frame(stream, self.instrument.symbol, feed)
+
+    def _publish_private(self, stream: str, feed: dict[str, Any]) -> None:
+        selector = f"{SUB_ACCOUNT}-{self.instrument.symbol}"
+        for conn in self.conns:
+            if conn.private and (stream, selector) in conn.subs:
+                conn.frame(stream, selector, feed)
+
+    async def _watch_cancel_on_disconnect(self) -> None:
+        while True:
+            await asyncio.sleep(0.02)
+            self.exchange.apply(self.exchange.check_cancel_on_disconnect())
+
+    # ---- REST -------------------------------------------------------------------------------
+    async def _rest(self, request: Request) -> Response:
+        path = request.path_params["path"]
+        self.requests.append(path)
+        body = orjson.loads(await request.body() or b"{}")
+        try:
+            if path == "auth/api_key/login":
+                return self._login(body)
+            if path.startswith("full/v1/") and path[8:] in _PUBLIC:
+                return _ok({"result": self._public(path[8:], body)})
+            self._authorize(request.headers.get("cookie", ""))
+            await self._misbehave()
+            if body.get("sub_account_id") != SUB_ACCOUNT:
+                raise ApiError(403, 2003, "Sub account does not match session")
+            return _ok(self._trading(path, body))
+        except ApiError as exc:
+            return _ok(exc.body(), exc.status)
+
+    def _login(self, body: dict[str, Any]) -> Response:
+        if body.get("api_key") != API_KEY:
+            raise ApiError(401, 1000, "You need to authenticate prior to using this functionality")
+        token = f"session-{next(self._tokens)}"
+        expires_ns = self.clock.now_ns() + self.cookie_lifetime_s * NS_PER_S
+        self.sessions[token] = expires_ns
+        self.logins += 1
+        expires = formatdate(expires_ns / NS_PER_S, usegmt=True)
+        response = _ok({"status": "success", "sub_account_id": SUB_ACCOUNT})
+        response.headers["Set-Cookie"] = f"gravity={token}; Path=/; Expires={expires}; HttpOnly"
+        response.headers["X-Grvt-Account-Id"] = ACCOUNT_ID
+        return response
+
+    def _authorize(self, cookie_header: str) -> None:
+        token = ""
+        for part in cookie_header.split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == "gravity":
+                token = value
+        expires = self.sessions.get(token)
+        if expires is None or expires <= self.clock.now_ns():
+            raise ApiError(401, 1000, "You need to authenticate prior to using this functionality")
+
+    async def _misbehave(self) -> None:
+        faults = self.exchange.faults
+        if faults.slow_rest_s:
+            await asyncio.sleep(faults.slow_rest_s)
+        if faults.rest_script:
+            status, code = faults.rest_script.pop(0)
+            raise ApiError(status, code, "scripted failure")
+
+    def _public(self, name: str, body: dict[str, Any]) -> Any:
+        if name in ("all_instruments", "instruments"):
+            return [listing(self.instrument)]
+        if name == "instrument":
+            return listing(self.instrument)
+        return self._mini()
+
+    def _trading(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        ex = self.exchange
+        name = path.removeprefix("full/")
+        if name == "v1/create_order":
+            answer, later = ex.create(body["order"])
+            asyncio.get_running_loop().call_later(0.002, ex.apply, later)
+            return {"result": answer}
+        if name == "v1/cancel_order":
+            cid = int(body.get("client_order_id") or 0)
+            if not cid:
+                raise ApiError(400, 3021, "Either order ID or client order ID must be supplied")
+            ex.apply(ex.cancel(cid, int(body.get("time_to_live_ms") or 100)))
+            return {"result": {"ack": True}}
+        if name == "v1/cancel_all_orders":
+            ex.apply(ex.cancel_all())
+            return {"result": {"ack": True}}
+        if name == "v2/bulk_orders":
+            return self._bulk(body)
+        if name == "v1/cancel_on_disconnect":
+            countdown = int(body.get("countdown_time") or 0)
+            if countdown > 300_000:
+                raise ApiError(400, 6000, "Countdown time is bigger than 300s supported")
+            ex.arm_cancel_on_disconnect(countdown)
+            return {"result": {"ack": True}}
+        return self._queries(name, body)
+
+    def _bulk(self, body: dict[str, Any]) -> dict[str, Any]:
+        ex = self.exchange
+        acks = []
+        for cid in body.get("client_order_i_ds") or []:
+            ex.apply(ex.cancel(int(cid), int(body.get("time_to_live_ms") or 100)))
+            acks.append({"ack": True})
+        orders = []
+        for order in body.get("orders") or []:
+            answer, later = ex.create(order)
+            asyncio.get_running_loop().call_later(0.002, ex.apply, later)
+            orders.append(answer)
+        return {"orders": orders, "cancel_acks": acks}
+
+    def _queries(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        ex = self.exchange
+        if name == "v1/open_orders":
+            return {"result": ex.open_orders()}
+        if name == "v1/order":
+            rec = ex.records.get(int(body.get("client_order_id") or 0))
+            if rec is None:
+                raise ApiError(404, 1004, "Data Not Found")
+            return {"result": ex.order_json(rec)}
+        if name == "v1/positions":
+            return {"result": [ex.position_json()] if ex.matching.position_lots else []}
+        if name == "v1/account_summary":
+            return {"result": ex.account_json()}
+        if name == "v1/fill_history":
+            return self._fill_page(body)
+        if name == "v1/set_initial_leverage":
+            return {"success": True}
+        raise ApiError(404, 1004, f"Data Not Found: {name}")
+
+    def _fill_page(self, body: dict[str, Any]) -> dict[str, Any]:
+        start = int(body.get("start_time") or 0)
+        newest_first = [f for f in reversed(self.exchange.fills) if int(f["event_time"]) >= start]
+        offset = int(body.get("cursor") or 0)
+        limit = int(body.get("limit") or 500)
+        page = newest_first[offset : offset + limit]
+        more = offset + limit < len(newest_first)
+        return {"result": page, "next": str(offset + limit) if more else ""}
+
+    # ---- WebSocket --------------------------------------------------------------------------
+    async def _ws(self, ws: WebSocket) -> None:
+        await ws.accept()
+        cookie = ws.headers.get("cookie", "")
+        try:
+            self._authorize(cookie)
+            private = True
+        except ApiError:
+            private = False
+        conn = Conn(ws, private)
+        self.conns.append(conn)
+        writer = asyncio.get_running_loop().create_task(self._writer(conn))
+        try:
+            while True:
+                self._rpc(conn, orjson.loads(await ws.receive_text()))
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            if conn in self.conns:
+                self.conns.remove(conn)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    async def _writer(self, conn: Conn) -> None:
+        while True:
+            text = await conn.out.get()
+            if text is None:
+                if conn in self.conns:
+                    self.conns.remove(conn)
+                with contextlib.suppress(RuntimeError):
+                    await conn.ws.close(code=1012)
+                return
+            await conn.ws.send_text(text)
+
+    def _rpc(self, conn: Conn, msg: dict[str, Any]) -> None:
+        params = msg.get("params") or {}
+        stream = str(params.get("stream", ""))
+        selectors = [str(s) for s in params.get("selectors") or []]
+        reply: dict[str, Any] = {"jsonrpc": "2.0", "id": msg.get("id"), "method": msg.get("method")}
+        if msg.get("method") == "unsubscribe":
+            for sel in selectors:
+                conn.subs.pop((stream, sel.split("@")[0]), None)
+            reply["result"] = {"stream": stream, "unsubs": selectors}
+        elif msg.get("method") != "subscribe":
+            reply["error"] = {"code": 1003, "message": "unsupported method"}
+        elif stream in PRIVATE_STREAMS and not conn.private:
+            reply["error"] = {"code": 1000, "message": "You need to authenticate"}
+        elif stream == "v1.book.d" and self.exchange.faults.book_subscribe_error:
+            reply["error"] = {"code": 1002, "message": "Internal Error"}
+        else:
+            for sel in selectors:
+                conn.subs[(stream, sel.split("@")[0])] = sel
+            reply["result"] = {
+                "stream": stream,
+                "subs": selectors,
+                "unsubs": [],
+                "num_snapshots": [1] * len(selectors),
+                "first_sequence_number": ["1"] * len(selectors),
+            }
+        conn.out.put_nowait(orjson.dumps(reply).decode())
+        if "result" in reply and stream == "v1.book.d" and msg.get("method") == "subscribe":
+            self._book_snapshot(conn)
+
+    def _book_snapshot(self, conn: Conn) -> None:
+        inst = self.instrument
+        bids, asks = self.exchange.matching.book.top_levels(500)
+        feed = {
+            "event_time": str(self.clock.now_ns()),
+            "instrument": inst.symbol,
+            "bids": [_level(inst, p, q) for p, q in bids],
+            "asks": [_level(inst, p, q) for p, q in asks],
+        }
+        conn.seq[("v1.book.d", inst.symbol)] = 0
+        conn.frame("v1.book.d", inst.symbol, feed)
+
+
+_PUBLIC = {"all_instruments", "instruments", "instrument", "mini", "ticker"}
+
+
+def _level(inst: Instrument, price: int, lots: int) -> dict[str, Any]:
+    return {"price": inst.price_str(price), "size": inst.size_str(lots), "num_orders": 1}
+
+
+def _ok(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
