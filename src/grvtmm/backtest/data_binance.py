@@ -63,8 +63,6 @@ EXPECTED = (
 _T = int_field(b"T")
 _E = int_field(b"E")
 _HEAD = 100
-
-
 _KIND = re.compile(rb'"e"\s*:\s*"(\w+)"')
 _MARKET = re.compile(rb'"X"\s*:\s*"MARKET"')
 _SNAPSHOT = re.compile(rb'"lastUpdateId"\s*:')
