@@ -1,0 +1,1 @@
+"""HTTP API and live stream (FastAPI), served in the node's event loop."""
