@@ -116,6 +116,9 @@ class FakeGrvtServer:
         self._market = market or SyntheticMarket(params, instrument, seed=seed)
         self._speed = speed
         self.cookie_lifetime_s = cookie_lifetime_s
+        odd = listing(dataclasses.replace(instrument, symbol="ODD_USDT_Perp", asset_id="0x039901"))
+        del odd["min_notional"]  # a listing that lacks a constraint
+        self.extra_listings: list[dict[str, Any]] = [odd]
         self.sessions: dict[str, int] = {}
         self.conns: list[Conn] = []
         self.requests: list[str] = []
@@ -272,7 +275,8 @@ class FakeGrvtServer:
                 return _ok({"result": self._public(path[8:], body)})
             self._authorize(request.headers.get("cookie", ""))
             await self._misbehave()
-            if body.get("sub_account_id") != SUB_ACCOUNT:
+            owner = body["order"] if path == "full/v1/create_order" else body
+            if owner.get("sub_account_id") != SUB_ACCOUNT:
                 raise ApiError(403, 2003, "Sub account does not match session")
             return _ok(self._trading(path, body))
         except ApiError as exc:
@@ -311,7 +315,7 @@ class FakeGrvtServer:
 
     def _public(self, name: str, body: dict[str, Any]) -> Any:
         if name in ("all_instruments", "instruments"):
-            return [listing(self.instrument)]
+            return [listing(self.instrument), *self.extra_listings]
         if name == "instrument":
             return listing(self.instrument)
         return self._mini()

@@ -37,7 +37,7 @@ from grvtmm.venues.grvt.limits import RateLimits, RetryPolicy
 log = logging.getLogger(__name__)
 
 Env = Literal["prod", "testnet"]
-Group = Literal["order", "cancel_all", "query", "account", "market", "auth"]
+Group = Literal["order", "cancel_all", "query", "account", "market", "auth", "cod"]
 Sleep = Callable[[float], Awaitable[None]]
 
 _HOSTS: Final[Mapping[str, tuple[str, str, str, str, str]]] = {

@@ -1,7 +1,8 @@
 """Client-side request budgets (token buckets per endpoint group) and the retry backoff policy.
 
 GRVT publishes no numbers (reference/grvt-api.md §6.3): the defaults sit well under ccxt's
-weights (~20 order actions/s, ~2 cancel-all/s, ~5 queries/s, ~2.5 account calls/s, ~1 login/s).
+weights (~20 order actions/s, ~2 cancel-all/s, ~5 queries/s, ~2.5 account calls/s, ~1 login/s,
+~1 dead-man heartbeat/s).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ DEFAULT_BUDGETS: Final[Mapping[str, tuple[float, float]]] = MappingProxyType(
         "account": (2.0, 2.0),
         "market": (8.0, 8.0),
         "auth": (1.0, 2.0),
+        "cod": (1.0, 3.0),
     }
 )
 

@@ -162,4 +162,4 @@ class GrvtRest:
         if countdown_ms != 0 and not MIN_ARMED_COUNTDOWN_MS <= countdown_ms <= MAX_COUNTDOWN_MS:
             raise ValueError(f"countdown_ms must be 0 or in [1001, 300000], got {countdown_ms}")
         body = self._sub(countdown_time=str(countdown_ms))
-        await self._trade("full/v1/cancel_on_disconnect", body, "auth")
+        await self._trade("full/v1/cancel_on_disconnect", body, "cod")

@@ -1,0 +1,308 @@
+"""`GrvtVenue`: the `Venue` protocol on GRVT — REST for commands and state, `/ws/full` for
+market data and order updates, a dead-man-switch watchdog and REST polling as fallbacks.
+
+`execute` never raises for venue failures: refusals become `OrderRejected` / `CancelRejected`
+and transport or auth failures also a `VenueError` event (counted by the error-storm breaker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from grvtmm.core.clock import NS_PER_S, Clock, secure_rng
+from grvtmm.core.commands import CancelAll, CancelOrder, Command, PlaceOrder, Reconcile
+from grvtmm.core.events import Event, VenueError, VenueErrorKind
+from grvtmm.core.types import FeeSchedule, Instrument
+from grvtmm.venues.grvt import errors as err
+from grvtmm.venues.grvt.config import GrvtConfig
+from grvtmm.venues.grvt.feeds import MarketFeed, PrivateFeed, book_needs_retry
+from grvtmm.venues.grvt.http import GrvtHttp
+from grvtmm.venues.grvt.instruments import InstrumentCache
+from grvtmm.venues.grvt.orders import OrderDesk
+from grvtmm.venues.grvt.parse import Quantizer
+from grvtmm.venues.grvt.rest import GrvtRest
+from grvtmm.venues.grvt.tracker import OrderTracker
+
+__all__ = ["GrvtConfig", "GrvtVenue"]
+
+log = logging.getLogger(__name__)
+
+
+class GrvtVenue:
+    """One GRVT perpetual for one trading sub-account."""
+
+    name = "grvt"
+
+    def __init__(
+        self,
+        config: GrvtConfig,
+        symbol: str,
+        clock: Clock,
+        *,
+        rng: random.Random | None = None,
+        nonce_rng: random.Random | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.config = config
+        self.symbol = symbol
+        self._clock = clock
+        self._rng = rng or random.Random(0)
+        self._nonce_rng = nonce_rng or secure_rng()
+        self.http = GrvtHttp(
+            config.endpoints(),
+            api_key=config.key(),
+            clock=clock,
+            rng=self._rng,
+            client=http_client,
+            timeout_s=config.http_timeout_s,
+        )
+        self.rest = GrvtRest(self.http, config.trading_account_id)
+        self.instruments = InstrumentCache(self.rest)
+        self._instrument: Instrument | None = None
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._connected = False
+        self._closed = False
+        self.market: MarketFeed | None = None
+        self.private: PrivateFeed | None = None
+        self.desk: OrderDesk | None = None
+
+    # ---- Venue protocol ----------------------------------------------------------------------
+    @property
+    def instrument(self) -> Instrument:
+        """The traded instrument; raises `InstrumentConstraintsMissing` until it is usable."""
+        if self._instrument is None:
+            return self.instruments.get(self.symbol)
+        return self._instrument
+
+    @property
+    def fees(self) -> FeeSchedule:
+        return FeeSchedule(self.config.maker_fee_rate, self.config.taker_fee_rate)
+
+    async def prepare(self) -> Instrument:
+        """Log in, learn the sub-account, load instruments, set leverage; returns the instrument."""
+        session = await self.http.login()
+        if not self.rest.sub_account_id:
+            if not session.sub_account_id:
+                raise err.AuthError(
+                    "trading_account_unknown",
+                    "set the trading account id: the API key's login did not name one",
+                )
+            self.rest.sub_account_id = session.sub_account_id
+        await self.instruments.refresh()
+        self._instrument = self.instruments.get(self.symbol)
+        if self.config.leverage:
+            await self.rest.set_initial_leverage(self._instrument.symbol, self.config.leverage)
+        return self._instrument
+
+    async def connect(self) -> None:
+        """Prepare if needed and start the streams, the watchdog and the pollers (idempotent)."""
+        if self._connected or self._closed:
+            return
+        self._connected = True
+        try:
+            inst = self._instrument or await self.prepare()
+        except err.VenueError as exc:
+            self._emit(self._error(exc, "connect"))
+            self._connected = False
+            raise
+        self._wire(inst)
+        assert self.market is not None and self.private is not None and self.desk is not None
+        await self.market.start()
+        await self.private.start()
+        loop = asyncio.get_running_loop()
+        jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("market", self.market.stream.run),
+            ("private", self.private.stream.run),
+            ("account", self._poll_account),
+            ("housekeeping", self._housekeeping),
+            ("instruments", self._refresh_instruments),
+        ]
+        if self.config.cancel_on_disconnect:
+            jobs.append(("dead_man", self._dead_man_switch))
+        self._tasks = [loop.create_task(_guard(fn, name), name=f"grvt.{name}") for name, fn in jobs]
+
+    def _wire(self, inst: Instrument) -> None:
+        q = Quantizer(inst)
+        tracker = OrderTracker(inst.symbol)
+        cfg = self.config
+        self.market = MarketFeed(
+            cfg.endpoints().market_data_ws_url,
+            q,
+            clock=self._clock,
+            rng=self._rng,
+            emit=self._emit,
+            book_rate_ms=cfg.book_rate_ms,
+            mini_rate_ms=cfg.mini_rate_ms,
+            trade_limit=cfg.trade_limit,
+        )
+        self.private = PrivateFeed(
+            cfg.endpoints().trades_ws_url,
+            q,
+            tracker,
+            sub_account_id=self.rest.sub_account_id,
+            clock=self._clock,
+            rng=self._rng,
+            emit=self._emit,
+            headers=self.http.ensure_auth_headers,
+            relogin=self.http.login,
+        )
+        self.desk = OrderDesk(
+            cfg, self.rest, q, tracker, clock=self._clock, nonce_rng=self._nonce_rng
+        )
+        self.desk.since_ns = self._clock.now_ns()
+
+    def events(self) -> AsyncIterator[Event]:
+        return self._stream()
+
+    async def _stream(self) -> AsyncIterator[Event]:
+        while True:
+            event = await self._queue.get()
+            if event is None:
+                return
+            yield event
+
+    async def execute(self, command: Command) -> None:
+        """Send one command; outcomes arrive as events. Never raises for venue failures."""
+        desk = self.desk
+        try:
+            if desk is None:
+                raise err.Disconnected("not_connected", "the venue is not connected")
+            if isinstance(command, PlaceOrder):
+                events = await desk.place(command)
+            elif isinstance(command, CancelOrder):
+                events = await desk.cancel(command)
+            elif isinstance(command, CancelAll):
+                events = await desk.cancel_all(command)
+            elif isinstance(command, Reconcile):
+                events = await desk.reconcile()
+            else:
+                events = []
+        except err.VenueError as exc:
+            events = self._failed(command, exc)
+        except Exception as exc:  # a bug here must not take the node down
+            log.exception("grvt.execute_failed", extra={"command": type(command).__name__})
+            now = self._clock.now_ns()
+            events = [
+                VenueError(ts_ns=now, local_ns=now, kind=VenueErrorKind.INTERNAL, detail=repr(exc))
+            ]
+        for event in events:
+            self._emit(event)
+
+    def _failed(self, command: Command, exc: err.VenueError) -> list[Event]:
+        if isinstance(command, PlaceOrder | CancelOrder) and self.desk is not None:
+            return self.desk.failed(command, exc)
+        return [self._error(exc, type(command).__name__)]
+
+    async def close(self) -> None:
+        """Disarm the dead-man switch, stop every task and end `events()` (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._connected and self.config.cancel_on_disconnect:
+            with contextlib.suppress(err.VenueError, ValueError):
+                await self.rest.cancel_on_disconnect(0)
+        await self.http.aclose()
+        self._queue.put_nowait(None)
+
+    # ---- background ----------------------------------------------------------------------
+    async def _dead_man_switch(self) -> None:
+        """Keep `cancel_on_disconnect` armed, independently of the quoting loop."""
+        while True:
+            try:
+                await self.rest.cancel_on_disconnect(self.config.cod_countdown_ms)
+            except err.VenueError as exc:
+                self._emit(self._error(exc, "cancel_on_disconnect"))
+            await asyncio.sleep(self.config.cod_heartbeat_s)
+
+    async def _poll_account(self) -> None:
+        while True:
+            assert self.desk is not None
+            try:
+                self._emit(await self.desk.account_update())
+            except err.VenueError as exc:
+                self._emit(self._error(exc, "account_summary"))
+            await asyncio.sleep(self.config.account_poll_s)
+
+    async def _housekeeping(self) -> None:
+        """REST fallback for quiet or broken private streams; book-stream silence check."""
+        cfg = self.config
+        while True:
+            await asyncio.sleep(cfg.rest_poll_s)
+            market, private, desk = self.market, self.private, self.desk
+            assert market is not None and private is not None and desk is not None
+            now = self._clock.now_ns()
+            quiet = private.quiet_for_ns(now) > cfg.private_quiet_s * NS_PER_S
+            if private.needs_sync or not private.connected or (quiet and desk.tracker.live()):
+                private.needs_sync = False
+                await self._run(desk.sync(), "sync")
+            else:
+                await self._run(desk.check_stuck(), "check_stuck")
+            why = book_needs_retry(market, now, int(cfg.book_silence_s * NS_PER_S))
+            if why:
+                await market.retry_book(why)
+
+    async def _refresh_instruments(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.instruments_refresh_s)
+            try:
+                await self.instruments.refresh()
+                self.instruments.get(self.symbol)
+            except err.VenueError as exc:
+                self._emit(self._error(exc, "instruments"))
+
+    async def _run(self, job: Awaitable[list[Event]], what: str) -> None:
+        try:
+            for event in await job:
+                self._emit(event)
+        except err.VenueError as exc:
+            self._emit(self._error(exc, what))
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        if not self._closed:
+            self._queue.put_nowait(event)
+
+    def _error(self, exc: err.VenueError, what: str) -> VenueError:
+        now = self._clock.now_ns()
+        return VenueError(
+            ts_ns=now,
+            local_ns=now,
+            kind=exc.kind,
+            detail=f"{what}: {exc.describe()}",
+            code=exc.code,
+        )
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Counters for the dashboard: retries, gaps, resubscribes, duplicates, fallbacks."""
+        out: dict[str, Any] = {"http": self.http.stats}
+        if self.market is not None:
+            out["market"] = self.market.stream.stats
+            out["book_ok"] = self.market.book_ok
+        if self.private is not None:
+            out["private"] = self.private.stream.stats
+        if self.desk is not None:
+            out["duplicate_fills"] = self.desk.tracker.duplicate_fills
+        return out
+
+
+async def _guard(fn: Callable[[], Awaitable[None]], name: str) -> None:
+    """Run a background loop; a bug is logged (loudly) instead of silently killing the task."""
+    try:
+        await fn()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("grvt.task_failed", extra={"task": name})

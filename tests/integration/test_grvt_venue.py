@@ -1,0 +1,264 @@
+"""GrvtVenue against the fake GRVT server on loopback: the venue alone, then engine + node."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import pytest
+
+from fakes import eventually
+from fakes.grvt_server import API_KEY, PRIVATE_KEY, FakeGrvtServer
+from grvtmm.core.clock import LiveClock
+from grvtmm.core.commands import CancelAll, CancelOrder, PlaceOrder, Reconcile
+from grvtmm.core.events import (
+    AccountUpdate,
+    BookSnapshot,
+    Event,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    ReconcileSnapshot,
+    Ticker,
+    VenueError,
+    VenueStatus,
+)
+from grvtmm.core.orders import CLIENT_ID_MIN
+from grvtmm.core.types import Instrument, Side, TimeInForce
+from grvtmm.venues.grvt.errors import InstrumentConstraintsMissing
+from grvtmm.venues.grvt.venue import GrvtConfig, GrvtVenue
+from grvtmm.venues.sim.synthetic import SyntheticParams
+
+pytestmark = pytest.mark.anyio
+
+INST = Instrument(
+    symbol="BNB_USDT_Perp",
+    tick_size=Decimal("0.01"),
+    size_step=Decimal("0.01"),
+    min_size=Decimal("0.01"),
+    min_notional=Decimal("5"),
+    base_decimals=9,
+    asset_id="0x030b01",
+)
+FAST = SyntheticParams(
+    book_update_hz=50.0, trade_rate_per_s=20.0, depth_levels=10, depth_top_lots=20.0
+)
+
+
+def grvt_config(server: FakeGrvtServer, **overrides: Any) -> GrvtConfig:
+    url = server.base_url
+    settings: dict[str, Any] = {
+        "env": "testnet",
+        "api_key": API_KEY,
+        "api_secret": PRIVATE_KEY,
+        "edge_url": url,
+        "trades_url": url,
+        "market_data_url": url,
+        "trades_ws_url": server.ws_url,
+        "market_data_ws_url": server.ws_url,
+        "cod_heartbeat_s": 1.0,
+        "account_poll_s": 0.2,
+        "rest_poll_s": 0.1,
+        "private_quiet_s": 1.0,
+    }
+    settings.update(overrides)
+    return GrvtConfig(**settings)
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+@contextlib.asynccontextmanager
+async def venue_on(
+    server: FakeGrvtServer, **overrides: Any
+) -> AsyncIterator[tuple[GrvtVenue, Collected]]:
+    venue = GrvtVenue(grvt_config(server, **overrides), "bnb-usdt-perp", LiveClock())
+    got = Collected()
+
+    async def pump() -> None:
+        async for event in venue.events():
+            got.events.append(event)
+
+    await venue.connect()
+    task = asyncio.get_running_loop().create_task(pump())
+    try:
+        yield venue, got
+    finally:
+        await venue.close()
+        with anyio.fail_after(5):
+            await task
+
+
+_cids = iter(range(CLIENT_ID_MIN + 1, CLIENT_ID_MIN + 10_000))
+
+
+def quote(venue: GrvtVenue, server: FakeGrvtServer, side: Side, away_ticks: int) -> PlaceOrder:
+    book = server.exchange.matching.book
+    price = book.best_bid - away_ticks if side is Side.BUY else book.best_ask + away_ticks
+    return PlaceOrder(
+        ts_ns=0,
+        client_order_id=next(_cids),
+        symbol=venue.instrument.symbol,
+        side=side,
+        price_ticks=price,
+        size_lots=10,
+    )
+
+
+async def test_connect_streams_book_and_account() -> None:
+    with anyio.fail_after(15):
+        async with FakeGrvtServer(INST, params=FAST) as server, venue_on(server) as (venue, got):
+            assert venue.instrument.symbol == "BNB_USDT_Perp"
+            assert venue.instrument.asset_id == "0x030b01"
+            assert venue.rest.sub_account_id  # learnt from the login response
+            await eventually(lambda: bool(got.of(BookSnapshot)) and bool(got.of(AccountUpdate)))
+            status = got.of(VenueStatus)[0]
+            assert status.connected and status.book_ok
+            assert got.of(AccountUpdate)[0].equity == pytest.approx(1000.0)
+            await eventually(lambda: server.exchange.cod_deadline_ns > 0)
+
+
+async def test_post_only_quote_is_accepted_then_cancelled_by_client_id() -> None:
+    with anyio.fail_after(15):
+        async with FakeGrvtServer(INST, params=FAST) as server, venue_on(server) as (venue, got):
+            await eventually(lambda: bool(got.of(BookSnapshot)))
+            cmd = quote(venue, server, Side.BUY, 30)
+            await venue.execute(cmd)
+            await eventually(lambda: bool(got.of(OrderAccepted)))
+            accepted = got.of(OrderAccepted)[0]
+            assert accepted.client_order_id == cmd.client_order_id
+            assert accepted.venue_order_id.startswith("0x") and accepted.venue_order_id != "0x00"
+            await venue.execute(
+                CancelOrder(ts_ns=0, client_order_id=cmd.client_order_id, symbol=cmd.symbol)
+            )
+            await eventually(lambda: bool(got.of(OrderCanceled)))
+            assert got.of(OrderCanceled)[0].reason == "client_cancel"
+
+
+async def test_crossing_post_only_and_async_rejects_become_order_rejected() -> None:
+    with anyio.fail_after(15):
+        async with FakeGrvtServer(INST, params=FAST) as server, venue_on(server) as (venue, got):
+            await eventually(lambda: bool(got.of(BookSnapshot)))
+            crossing = quote(venue, server, Side.BUY, -5)  # above the best ask
+            await venue.execute(crossing)
+            server.exchange.faults.async_post_only_rejects = 1
+            passive = quote(venue, server, Side.SELL, 40)
+            await venue.execute(passive)
+            await eventually(lambda: len(got.of(OrderRejected)) == 2)
+            reasons = {e.client_order_id: e.reason for e in got.of(OrderRejected)}
+            assert reasons == {
+                crossing.client_order_id: "FAIL_POST_ONLY",
+                passive.client_order_id: "FAIL_POST_ONLY",
+            }
+            assert not got.of(OrderAccepted)
+
+
+async def test_synchronous_reject_carries_the_exchange_code() -> None:
+    with anyio.fail_after(15):
+        async with FakeGrvtServer(INST, params=FAST) as server, venue_on(server) as (venue, got):
+            await eventually(lambda: bool(got.of(BookSnapshot)))
+            tiny = quote(venue, server, Side.BUY, 30)
+            tiny = replace(tiny, price_ticks=100)  # 1 USDT × 0.01 BNB: below the 5 USDT minimum
+            await venue.execute(tiny)
+            await eventually(lambda: bool(got.of(OrderRejected)))
+            rejected = got.of(OrderRejected)[0]
+            assert (rejected.reason, rejected.code) == ("notional_below_min", 2066)
+            assert not got.of(VenueError)  # a refusal is not a venue failure
+
+
+async def test_missing_instrument_constraints_block_placement() -> None:
+    with anyio.fail_after(15):
+        async with FakeGrvtServer(INST, params=FAST) as server:
+            venue = GrvtVenue(grvt_config(server), "ODD_USDT_Perp", LiveClock())
+            with pytest.raises(InstrumentConstraintsMissing) as info:
+                await venue.prepare()
+            assert info.value.reason == "instrument_constraints_missing"
+            with pytest.raises(InstrumentConstraintsMissing):
+                _ = venue.instrument
+            await venue.close()
+
+
+async def test_rate_limit_storm_backs_off_and_recovers() -> None:
+    with anyio.fail_after(15):
+        async with FakeGrvtServer(INST, params=FAST) as server, venue_on(server) as (venue, got):
+            await eventually(lambda: bool(got.of(BookSnapshot)))
+            server.exchange.faults.rest_script = [(429, 1006)] * 3
+            cmd = quote(venue, server, Side.SELL, 30)
+            await venue.execute(cmd)
+            await eventually(lambda: bool(got.of(OrderAccepted)))
+            assert venue.http.stats.rate_limited == 3
+            assert venue.http.stats.retries >= 3
+            assert not got.of(OrderRejected)
+
+
+async def test_expired_session_logs_in_again() -> None:
+    with anyio.fail_after(15):
+        async with FakeGrvtServer(INST, params=FAST) as server, venue_on(server) as (venue, got):
+            await eventually(lambda: bool(got.of(BookSnapshot)))
+            logins = server.logins
+            server.expire_sessions()
+            await venue.execute(quote(venue, server, Side.BUY, 30))
+            await eventually(lambda: bool(got.of(OrderAccepted)))
+            assert server.logins == logins + 1
+            assert venue.http.stats.relogins == 1
+
+
+async def test_cancel_on_disconnect_firing_cancels_resting_quotes() -> None:
+    with anyio.fail_after(15):
+        async with FakeGrvtServer(INST, params=FAST) as server, venue_on(server) as (venue, got):
+            await eventually(lambda: bool(got.of(BookSnapshot)))
+            await venue.execute(quote(venue, server, Side.BUY, 30))
+            await eventually(lambda: bool(got.of(OrderAccepted)))
+            server.fire_cancel_on_disconnect()
+            await eventually(lambda: bool(got.of(OrderCanceled)))
+            assert got.of(OrderCanceled)[0].reason == "client_cancel_on_disconnect_triggered"
+            assert server.exchange.cod_fired == 1
+            await eventually(lambda: server.exchange.cod_deadline_ns > 0)  # re-armed
+
+
+async def test_book_stream_failure_falls_back_to_ticker_then_recovers() -> None:
+    with anyio.fail_after(20):
+        async with FakeGrvtServer(INST, params=FAST) as server:
+            server.exchange.faults.book_subscribe_error = True
+            async with venue_on(server, book_silence_s=0.3) as (_venue, got):
+                await eventually(lambda: any(not s.book_ok for s in got.of(VenueStatus)))
+                await eventually(lambda: len(got.of(Ticker)) >= 3)
+                assert not got.of(BookSnapshot)
+                server.exchange.faults.book_subscribe_error = False
+                await eventually(lambda: bool(got.of(BookSnapshot)))
+                assert got.of(VenueStatus)[-1].book_ok
+
+
+async def test_reconcile_reports_orders_position_and_account() -> None:
+    with anyio.fail_after(20):
+        async with FakeGrvtServer(INST, params=FAST) as server, venue_on(server) as (venue, got):
+            await eventually(lambda: bool(got.of(BookSnapshot)))
+            resting = quote(venue, server, Side.SELL, 40)
+            taker = replace(
+                quote(venue, server, Side.BUY, -3), post_only=False, tif=TimeInForce.IOC
+            )
+            await venue.execute(resting)
+            await venue.execute(taker)
+            await eventually(lambda: bool(got.of(OrderFilled)) and bool(got.of(OrderAccepted)))
+            await venue.execute(Reconcile(ts_ns=0, symbol=venue.instrument.symbol))
+            await eventually(lambda: bool(got.of(ReconcileSnapshot)))
+            snap = got.of(ReconcileSnapshot)[0]
+            assert [o.client_order_id for o in snap.open_orders] == [resting.client_order_id]
+            assert snap.open_orders[0].leaves_lots == 10
+            filled = sum(f.size_lots for f in got.of(OrderFilled))
+            assert snap.position_lots == server.exchange.matching.position_lots == filled > 0
+            assert snap.equity > 0
+            await venue.execute(CancelAll(ts_ns=0, symbol=venue.instrument.symbol))
+            await eventually(lambda: bool(got.of(OrderCanceled)))
+            assert not server.exchange.open_orders()
