@@ -12,13 +12,14 @@ regime schedule. At `book_update_hz` the visible book is re-centred on `x`: the 
 (1 tick with `spread_one_tick_prob`, else 2…`spread_max_ticks`). Each side holds
 `depth_levels` contiguous levels sized from the depth profile (top size, a thinner second level,
 geometric growth outward, lognormal noise); levels that leave the window are deleted, levels that
-enter get fresh sizes, and a few levels (biased to the top) are redrawn per update so queues see
-cancels and replenishment. Trades arrive as a Poisson process; the aggressor leans toward the side
-the fair price has moved to since the last book update (adverse selection), sizes are lognormal
+enter get fresh sizes, and `depth_refresh_levels` levels a side (biased to the top) are redrawn
+per update so queues see cancels and replenishment. Trades arrive as a Poisson process; the
+aggressor leans toward the side the fair price has moved to since the last book update (adverse
+selection), sizes are lognormal
 with a Pareto tail, and a trade walks the book level by level — one print per level, each at a
 price that was on the book — followed at the same timestamp by the delta that removes the
-liquidity it took. Every delta's `prev_sequence` is the previous sequence; `local_ns` is
-`ts_ns + feed_latency_ns`.
+liquidity it took. As on GRVT's book.d, the snapshot has sequence 0 and every delta's
+`prev_sequence` is the previous sequence; `local_ns` is `ts_ns + feed_latency_ns`.
 
 Calibration of the defaults (thin altcoin perp, BNB ≈ 600 USDT, tick 0.01, lot 0.01 BNB)
 ---------------------------------------------------------------------------------------
@@ -164,7 +165,7 @@ class _Stream:
 
 
 def _streams(seed: int, noise: float, n_levels: int) -> tuple[_Stream, ...]:
-    """Independent draw streams from one seeded generator: the stream is a function of the seed."""
+    """Draw streams sharing one seeded generator, so the whole market is a function of the seed."""
     rng = np.random.default_rng(seed)
 
     def size_factors() -> np.ndarray[Any, Any]:
@@ -354,67 +355,65 @@ class SyntheticMarket:
         )
 
     def _book_update(self, t_ns: int) -> BookDelta | None:
-        """Re-centre both sides on the fair price and redraw a few level sizes.
-
-        Each side is a contiguous run of levels, so only the prices that leave or enter the
-        window change: the cost follows the price move, not the depth.
-        """
+        """Re-centre both sides on the fair price and redraw a few level sizes."""
         self._advance_fair(t_ns)
         p = self.params
         if p.spread_change_prob > 0 and self._uniform.next() < p.spread_change_prob:
             self._spread = self._draw_spread()
-        n, refresh, profile = p.depth_levels, p.depth_refresh_levels, self._profile
+        n, refresh = p.depth_levels, p.depth_refresh_levels
         bid = math.floor(self.fair_ticks - self._spread / 2 + 0.5)
         ask = bid + self._spread
-        factors, indices = self._factors, self._indices
-        if factors.i + 2 * (n + refresh) > len(factors.buf):
-            factors.ensure(2 * (n + refresh))
-        if indices.i + 2 * refresh > len(indices.buf):
-            indices.ensure(2 * refresh)
-        fac, fi, idx, ii = factors.buf, factors.i, indices.buf, indices.i
-        sides = (
-            (self._bids, self._bid_lo, self._bid_hi, bid - n + 1, bid, -1),
-            (self._asks, self._ask_lo, self._ask_hi, ask, ask + n - 1, 1),
-        )
-        out: list[dict[int, int]] = []
-        for levels, lo, hi, new_lo, new_hi, direction in sides:
-            best = new_hi if direction < 0 else new_lo
-            changes: dict[int, int] = {}
-            # the branches skip building empty ranges, the common case
-            if lo < new_lo:
-                for price in range(lo, min(hi + 1, new_lo)):
-                    del levels[price]
-                    changes[price] = 0
-            if hi > new_hi:
-                for price in range(max(lo, new_hi + 1), hi + 1):
-                    del levels[price]
-                    changes[price] = 0
-            if new_lo < lo:
-                for price in range(new_lo, min(new_hi + 1, lo)):
-                    lots = int(profile[(price - best) * direction] * fac[fi] + 0.5) or 1
-                    fi += 1
-                    levels[price] = changes[price] = lots
-            if new_hi > hi:
-                for price in range(max(new_lo, hi + 1), new_hi + 1):
-                    lots = int(profile[(price - best) * direction] * fac[fi] + 0.5) or 1
-                    fi += 1
-                    levels[price] = changes[price] = lots
-            for _ in range(refresh):
-                index = int(idx[ii])
-                lots = int(profile[index] * fac[fi] + 0.5) or 1
-                ii += 1
-                fi += 1
-                price = best + index * direction
-                if levels[price] != lots:
-                    levels[price] = changes[price] = lots
-            out.append(changes)
-        factors.i, indices.i = fi, ii
+        self._factors.ensure(2 * (n + refresh))
+        self._indices.ensure(2 * refresh)
+        bids = self._shift_side(self._bids, self._bid_lo, self._bid_hi, bid - n + 1, bid, -1)
+        asks = self._shift_side(self._asks, self._ask_lo, self._ask_hi, ask, ask + n - 1, 1)
         self._bid_lo, self._bid_hi = bid - n + 1, bid
         self._ask_lo, self._ask_hi = ask, ask + n - 1
-        bid_changes, ask_changes = out
-        if not bid_changes and not ask_changes:
+        if not bids and not asks:
             return None
-        return self._delta(t_ns, bid_changes, ask_changes)
+        return self._delta(t_ns, bids, asks)
+
+    def _shift_side(
+        self, levels: dict[int, int], lo: int, hi: int, new_lo: int, new_hi: int, direction: int
+    ) -> dict[int, int]:
+        """Move a contiguous side from [lo, hi] to [new_lo, new_hi]; return the changed levels.
+
+        Only prices that leave or enter the window change, so the cost follows the price move,
+        not the depth. The draw buffers must hold enough for a full side (see `ensure`).
+        """
+        profile, factors, indices = self._profile, self._factors, self._indices
+        fac, fi, idx, ii = factors.buf, factors.i, indices.buf, indices.i
+        best = new_hi if direction < 0 else new_lo
+        changes: dict[int, int] = {}
+        # the branches skip building empty ranges, the common case
+        if lo < new_lo:
+            for price in range(lo, min(hi + 1, new_lo)):
+                del levels[price]
+                changes[price] = 0
+        if hi > new_hi:
+            for price in range(max(lo, new_hi + 1), hi + 1):
+                del levels[price]
+                changes[price] = 0
+        entering = []
+        if new_lo < lo:
+            entering.append(range(new_lo, min(new_hi + 1, lo)))
+        if new_hi > hi:
+            entering.append(range(max(new_lo, hi + 1), new_hi + 1))
+        for prices in entering:
+            for price in prices:
+                lots = int(profile[(price - best) * direction] * fac[fi] + 0.5) or 1
+                fi += 1
+                levels[price] = changes[price] = lots
+        for _ in range(self.params.depth_refresh_levels):
+            index = int(idx[ii])
+            lots = int(profile[index] * fac[fi] + 0.5) or 1
+            ii += 1
+            fi += 1
+            price = best + index * direction
+            if levels[price] != lots:
+                levels[price] = changes[price] = lots
+        factors.i, indices.i = fi, ii
+        return changes
 
     def _delta(self, t_ns: int, bids: dict[int, int], asks: dict[int, int]) -> BookDelta:
         seq = self.sequence + 1
