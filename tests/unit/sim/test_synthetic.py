@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from grvtmm.core.book import ApplyResult, OrderBook
-from grvtmm.core.clock import NS_PER_S, perf_ns
+from grvtmm.core.clock import NS_PER_S
 from grvtmm.core.events import BookDelta, BookSnapshot, Event, Trade
 from grvtmm.core.types import Side
 from grvtmm.venues.sim.synthetic import (
@@ -334,11 +334,7 @@ def test_takers_lean_toward_the_move_the_next_book_update_shows() -> None:
     assert buys[1] / takers[1] > buys[-1] / takers[-1] + 0.1
 
 
-def test_generates_events_fast(record_property: pytest.RecordProperty) -> None:
+def test_half_an_hour_of_market_is_dense_enough_to_trade() -> None:
     market = SyntheticMarket(SyntheticParams(), default_instrument(), 1, START_NS)
-    started = perf_ns()
     count = sum(1 for _ in market.iter_for(1800))
-    rate = count / ((perf_ns() - started) / NS_PER_S)
-    record_property("events_per_second", round(rate))
-    assert count > 20_000
-    assert rate > 20_000  # ≈100k/s measured; the bound only catches gross regressions
+    assert count > 20_000  # 10 book updates/s + trades; the generator's speed is in bench/
