@@ -8,6 +8,7 @@ from typing import Literal
 
 from grvtmm.core.clock import NS_PER_S
 from grvtmm.venues.grvt.http import Endpoints, Secret
+from grvtmm.venues.grvt.limits import DEFAULT_BUDGETS
 from grvtmm.venues.grvt.signing import chain_id_for
 
 
@@ -50,6 +51,9 @@ class GrvtConfig:
     maker_fee_rate: Decimal = Decimal("0.00027")
     taker_fee_rate: Decimal = Decimal("0.00055")
     http_timeout_s: float = 5.0
+    # client-side budgets: order actions (create / cancel) per second and their burst
+    order_rate_per_s: float = 10.0
+    order_burst: float = 10.0
 
     def endpoints(self) -> Endpoints:
         return Endpoints.for_env(
@@ -60,6 +64,10 @@ class GrvtConfig:
             trades_ws_url=self.trades_ws_url,
             market_data_ws_url=self.market_data_ws_url,
         )
+
+    def budgets(self) -> dict[str, tuple[float, float]]:
+        """Token-bucket budgets per endpoint group, with the configured order budget."""
+        return {**DEFAULT_BUDGETS, "order": (self.order_rate_per_s, self.order_burst)}
 
     @property
     def chain_id(self) -> int:

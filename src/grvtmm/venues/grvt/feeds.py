@@ -9,6 +9,7 @@ feed reports `book_ok=False` (ticker-only quoting) and keeps retrying it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ from typing import Any, Final
 from grvtmm.core.clock import NS_PER_S, Clock
 from grvtmm.core.events import Event, PositionUpdate, VenueError, VenueErrorKind, VenueStatus
 from grvtmm.venues.grvt import parse
+from grvtmm.venues.grvt.errors import AuthError
 from grvtmm.venues.grvt.errors import VenueError as GrvtError
 from grvtmm.venues.grvt.limits import RetryPolicy
 from grvtmm.venues.grvt.tracker import OrderTracker
@@ -172,6 +174,9 @@ class PrivateFeed:
         self.needs_sync = True
         self.parse_errors = 0
 
+        self._relogin = relogin
+        self._relogging: asyncio.Task[None] | None = None
+
         async def relogin_once() -> None:
             await relogin()
 
@@ -246,6 +251,9 @@ class PrivateFeed:
 
     def _error(self, key: Key, err: GrvtError) -> None:
         self.needs_sync = True
+        if isinstance(err, AuthError) and self._relogging is None:
+            # the session died under an open connection: log in and reconnect with it
+            self._relogging = asyncio.get_running_loop().create_task(self._renew_session())
         now = self._clock.now_ns()
         self._emit(
             VenueError(
@@ -256,6 +264,15 @@ class PrivateFeed:
                 code=err.code,
             )
         )
+
+    async def _renew_session(self) -> None:
+        try:
+            await self._relogin()
+            await self.stream.reconnect()
+        except GrvtError as exc:
+            log.warning("grvt.private.relogin_failed", extra={"reason": exc.reason})
+        finally:
+            self._relogging = None
 
 
 def book_needs_retry(feed: MarketFeed, now_ns: int, silence_ns: int = 10 * NS_PER_S) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from grvtmm.core.clock import NS_PER_S, Clock, secure_rng
+from grvtmm.core.clock import NS_PER_S, Clock, perf_ns, secure_rng
 from grvtmm.core.commands import CancelAll, CancelOrder, Command, PlaceOrder, Reconcile
 from grvtmm.core.events import Event, VenueError, VenueErrorKind
 from grvtmm.core.types import FeeSchedule, Instrument
@@ -25,6 +25,7 @@ from grvtmm.venues.grvt.config import GrvtConfig
 from grvtmm.venues.grvt.feeds import MarketFeed, PrivateFeed, book_needs_retry
 from grvtmm.venues.grvt.http import GrvtHttp
 from grvtmm.venues.grvt.instruments import InstrumentCache
+from grvtmm.venues.grvt.limits import RateLimits
 from grvtmm.venues.grvt.orders import OrderDesk
 from grvtmm.venues.grvt.parse import Quantizer
 from grvtmm.venues.grvt.rest import GrvtRest
@@ -62,11 +63,13 @@ class GrvtVenue:
             rng=self._rng,
             client=http_client,
             timeout_s=config.http_timeout_s,
+            limits=RateLimits(now_ns=perf_ns, budgets=config.budgets()),
         )
         self.rest = GrvtRest(self.http, config.trading_account_id)
         self.instruments = InstrumentCache(self.rest)
         self._instrument: Instrument | None = None
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._outbox: asyncio.Queue[Command] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._connected = False
         self._closed = False
@@ -119,6 +122,7 @@ class GrvtVenue:
         await self.private.start()
         loop = asyncio.get_running_loop()
         jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("sender", self._send_commands),
             ("market", self.market.stream.run),
             ("private", self.private.stream.run),
             ("account", self._poll_account),
@@ -170,31 +174,41 @@ class GrvtVenue:
             yield event
 
     async def execute(self, command: Command) -> None:
-        """Send one command; outcomes arrive as events. Never raises for venue failures."""
+        """Queue one command for the sender; outcomes arrive as events. Never raises.
+
+        Commands go out one at a time in order, so a slow or rate-limited REST call delays the
+        commands behind it but never the market data or the engine.
+        """
+        self._outbox.put_nowait(command)
+
+    async def _send_commands(self) -> None:
+        while True:
+            command = await self._outbox.get()
+            for event in await self._perform(command):
+                self._emit(event)
+
+    async def _perform(self, command: Command) -> list[Event]:
         desk = self.desk
         try:
             if desk is None:
                 raise err.Disconnected("not_connected", "the venue is not connected")
             if isinstance(command, PlaceOrder):
-                events = await desk.place(command)
-            elif isinstance(command, CancelOrder):
-                events = await desk.cancel(command)
-            elif isinstance(command, CancelAll):
-                events = await desk.cancel_all(command)
-            elif isinstance(command, Reconcile):
-                events = await desk.reconcile()
-            else:
-                events = []
+                return await desk.place(command)
+            if isinstance(command, CancelOrder):
+                return await desk.cancel(command)
+            if isinstance(command, CancelAll):
+                return await desk.cancel_all(command)
+            if isinstance(command, Reconcile):
+                return await desk.reconcile()
+            return []
         except err.VenueError as exc:
-            events = self._failed(command, exc)
+            return self._failed(command, exc)
         except Exception as exc:  # a bug here must not take the node down
             log.exception("grvt.execute_failed", extra={"command": type(command).__name__})
             now = self._clock.now_ns()
-            events = [
+            return [
                 VenueError(ts_ns=now, local_ns=now, kind=VenueErrorKind.INTERNAL, detail=repr(exc))
             ]
-        for event in events:
-            self._emit(event)
 
     def _failed(self, command: Command, exc: err.VenueError) -> list[Event]:
         if isinstance(command, PlaceOrder | CancelOrder) and self.desk is not None:
