@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from grvtmm.backtest.loop import LoopSettings, ReplayLoop
+from grvtmm.backtest.runner import BacktestSettings, parse_queue
 from grvtmm.core.clock import NS_PER_MS, NS_PER_S, SimClock, perf_ns, wait_ns
 from grvtmm.core.commands import Command
 from grvtmm.core.events import EngineMode, Event, StartRequested, StopRequested
@@ -39,6 +40,8 @@ class SimRunSettings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     venue_instrument: Instrument | None = None
     """The venue's true constraints when they differ from what the engine was told."""
+    timers_from_first_event: bool = False
+    """Timers every interval after the first market event (backtests) or on its multiples."""
 
 
 @dataclass(slots=True)
@@ -62,6 +65,7 @@ def build_sim_run(
     *,
     pace: Callable[[int], None] | None = None,
     keep_notices: bool = True,
+    observe: Callable[[Event], None] | None = None,
 ) -> SimRun:
     clock = SimClock(start_ns)
     fees = settings.fees
@@ -90,6 +94,8 @@ def build_sim_run(
         stats.observe(event)
         if keep_notices:
             notices.append(event)
+        if observe is not None:
+            observe(event)
 
     def on_command(command: Command) -> None:
         stats.observe_command(command)
@@ -101,12 +107,36 @@ def build_sim_run(
         LoopSettings(
             timer_interval_ns=settings.timer_interval_ns,
             feed_interval_ns=settings.feed_interval_ns,
+            timers_from_first_event=settings.timers_from_first_event,
         ),
         on_event=on_event,
         on_command=on_command,
         pace=pace,
     )
     return SimRun(instrument, engine, exchange, loop, stats, clock, notices)
+
+
+def build_backtest_run(
+    instrument: Instrument,
+    config: StrategyConfig,
+    backtest: BacktestSettings,
+    start_ns: int,
+    observe: Callable[[Event], None],
+) -> SimRun:
+    """A simulated run for `grvtmm.backtest.runner.run_backtest` (the backtest's venue model)."""
+    settings = SimRunSettings(
+        initial_equity=backtest.initial_equity,
+        entry_latency_ns=backtest.latency_ns,
+        response_latency_ns=backtest.latency_ns,
+        feed_interval_ns=backtest.feed_interval_ns,
+        timer_interval_ns=backtest.timer_interval_ns,
+        fees=backtest.fees,
+        queue=parse_queue(backtest.queue, instrument),
+        timers_from_first_event=True,
+    )
+    return build_sim_run(
+        instrument, config, settings, start_ns, keep_notices=False, observe=observe
+    )
 
 
 def realtime_pacer(speed: float, start_ns: int) -> Callable[[int], None]:

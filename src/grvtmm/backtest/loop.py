@@ -59,6 +59,9 @@ class LoopSettings:
     timer_interval_ns: int = 100_000_000
     feed_interval_ns: int = 0
     """0: the engine sees every book change; otherwise coalesced on this local-time grid."""
+    timers_from_first_event: bool = False
+    """True: timers fire every interval after the first market event (hftbacktest's elapse
+    loop); False: on multiples of the interval."""
 
 
 @dataclass(slots=True)
@@ -136,8 +139,12 @@ class ReplayLoop:
             self._it = iter(market)
             self._nxt = next(self._it, None)
             if self._nxt is not None:
-                stats.first_ns = self._nxt.ts_ns
-                self._next_timer = (self._nxt.ts_ns // interval + 1) * interval
+                first = self._nxt.ts_ns
+                stats.first_ns = first
+                if self.settings.timers_from_first_event:
+                    self._next_timer = first + interval
+                else:
+                    self._next_timer = (first // interval + 1) * interval
         it = self._it
         nxt = self._nxt
         next_timer = self._next_timer
