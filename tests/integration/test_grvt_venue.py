@@ -112,6 +112,18 @@ async def venue_on(
 _cids = iter(range(CLIENT_ID_MIN + 1, CLIENT_ID_MIN + 10_000))
 
 
+def taker(venue: GrvtVenue, server: FakeGrvtServer, through_ticks: int = 5) -> PlaceOrder:
+    """A buy IOC priced `through_ticks` above the best ask."""
+    ask = server.exchange.matching.book.best_ask
+    cmd = quote(venue, server, Side.BUY, 0)
+    return replace(cmd, price_ticks=ask + through_ticks, post_only=False, tif=TimeInForce.IOC)
+
+
+def crossing(venue: GrvtVenue, server: FakeGrvtServer) -> PlaceOrder:
+    """A post-only buy priced above the best ask."""
+    return replace(taker(venue, server), post_only=True, tif=TimeInForce.GTT)
+
+
 def quote(venue: GrvtVenue, server: FakeGrvtServer, side: Side, away_ticks: int) -> PlaceOrder:
     book = server.exchange.matching.book
     price = book.best_bid - away_ticks if side is Side.BUY else book.best_ask + away_ticks
@@ -159,8 +171,8 @@ async def test_crossing_post_only_and_async_rejects_become_order_rejected() -> N
     with anyio.fail_after(15):
         async with FakeGrvtServer(INST, params=FAST) as server, venue_on(server) as (venue, got):
             await eventually(lambda: bool(got.of(BookSnapshot)))
-            crossing = quote(venue, server, Side.BUY, -5)  # above the best ask
-            await venue.execute(crossing)
+            crossing_order = crossing(venue, server)
+            await venue.execute(crossing_order)
             await eventually(lambda: len(got.of(OrderRejected)) == 1)
             server.exchange.faults.async_post_only_rejects = 1
             passive = quote(venue, server, Side.SELL, 40)
@@ -168,7 +180,7 @@ async def test_crossing_post_only_and_async_rejects_become_order_rejected() -> N
             await eventually(lambda: len(got.of(OrderRejected)) == 2)
             reasons = {e.client_order_id: e.reason for e in got.of(OrderRejected)}
             assert reasons == {
-                crossing.client_order_id: "FAIL_POST_ONLY",
+                crossing_order.client_order_id: "FAIL_POST_ONLY",
                 passive.client_order_id: "FAIL_POST_ONLY",
             }
             assert not got.of(OrderAccepted)
@@ -255,11 +267,9 @@ async def test_reconcile_reports_orders_position_and_account() -> None:
         async with FakeGrvtServer(INST, params=FAST) as server, venue_on(server) as (venue, got):
             await eventually(lambda: bool(got.of(BookSnapshot)))
             resting = quote(venue, server, Side.SELL, 40)
-            taker = replace(
-                quote(venue, server, Side.BUY, -3), post_only=False, tif=TimeInForce.IOC
-            )
+            ioc = taker(venue, server)
             await venue.execute(resting)
-            await venue.execute(taker)
+            await venue.execute(ioc)
             await eventually(lambda: bool(got.of(OrderFilled)) and bool(got.of(OrderAccepted)))
             await venue.execute(Reconcile(ts_ns=0, symbol=venue.instrument.symbol))
             await eventually(lambda: bool(got.of(ReconcileSnapshot)))
@@ -466,11 +476,9 @@ async def test_restart_cancels_unknown_orders_and_adopts_the_position() -> None:
             async with venue_on(server) as (venue, got):
                 await eventually(lambda: bool(got.of(BookSnapshot)))
                 left = quote(venue, server, Side.SELL, 40)
-                taker = replace(
-                    quote(venue, server, Side.BUY, -3), post_only=False, tif=TimeInForce.IOC
-                )
+                ioc = taker(venue, server)
                 await venue.execute(left)
-                await venue.execute(taker)
+                await venue.execute(ioc)
                 await eventually(lambda: bool(got.of(OrderFilled)) and bool(got.of(OrderAccepted)))
             position = server.exchange.matching.position_lots
             assert position > 0 and server.exchange.open_orders()

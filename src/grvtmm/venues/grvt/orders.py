@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 _STUCK_NS: Final = 3 * NS_PER_S  # a cancel or create unanswered this long is looked up
 _FILL_LOOKBACK_NS: Final = 5 * NS_PER_S
+_STATE_READS: Final = 3
 
 
 def build_order(cmd: PlaceOrder, q: parse.Quantizer, sub_account_id: str) -> dict[str, Any]:
@@ -179,12 +180,16 @@ class OrderDesk:
     # ---- state ----------------------------------------------------------------------------
     async def reconcile(self) -> list[Event]:
         """Missed fills and order states first, then the venue's `ReconcileSnapshot`."""
-        orders, positions, summary = await asyncio.gather(
-            self.rest.open_orders(self.base, self.quote),
-            self.rest.positions(self.base, self.quote),
-            self.rest.account_summary(),
-        )
         events = await self._fills()
+        for _ in range(_STATE_READS):
+            seen = self.tracker.fill_count
+            orders, positions, summary = await asyncio.gather(
+                self.rest.open_orders(self.base, self.quote),
+                self.rest.positions(self.base, self.quote),
+                self.rest.account_summary(),
+            )
+            if self.tracker.fill_count == seen:
+                break  # no fill landed while reading: the three answers agree with our fills
         now = self._clock.now_ns()
         infos = self._ours(orders)
         for info in infos:
@@ -216,11 +221,14 @@ class OrderDesk:
 
     async def sync(self) -> list[Event]:
         """REST stand-in for the private streams: fills, order states, position."""
+        events = await self._fills()
+        seen = self.tracker.fill_count
         orders, positions = await asyncio.gather(
             self.rest.open_orders(self.base, self.quote),
             self.rest.positions(self.base, self.quote),
         )
-        events = await self._fills()
+        # A fill seen on the stream while reading would make this position stale.
+        steady = self.tracker.fill_count == seen
         now = self._clock.now_ns()
         listed = set()
         for info in self._ours(orders):
@@ -229,16 +237,17 @@ class OrderDesk:
         for order in self.tracker.live():
             if order.client_order_id not in listed and now - order.created_ns > _STUCK_NS:
                 events += await self._look_up(order.client_order_id)
-        lots, entry = self._position(positions)
-        events.append(
-            PositionUpdate(
-                ts_ns=now,
-                local_ns=now,
-                symbol=self.q.instrument.symbol,
-                size_lots=lots,
-                entry_price_ticks=entry,
+        if steady:
+            lots, entry = self._position(positions)
+            events.append(
+                PositionUpdate(
+                    ts_ns=now,
+                    local_ns=now,
+                    symbol=self.q.instrument.symbol,
+                    size_lots=lots,
+                    entry_price_ticks=entry,
+                )
             )
-        )
         return events
 
     async def check_stuck(self) -> list[Event]:

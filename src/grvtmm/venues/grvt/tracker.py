@@ -54,6 +54,7 @@ class OrderTracker:
         self._trade_ids: OrderedDict[str, None] = OrderedDict()
         self.duplicate_fills = 0
         self.last_fill_ns = 0
+        self.fill_count = 0
 
     # ---- our actions ----------------------------------------------------------------------
     def placed(self, cmd: PlaceOrder, now_ns: int) -> None:
@@ -133,6 +134,7 @@ class OrderTracker:
             return []
         self._trade_ids[key] = None
         self.last_fill_ns = max(self.last_fill_ns, fill.event_ns)
+        self.fill_count += 1
         if len(self._trade_ids) > _MAX_TRADE_IDS:
             self._trade_ids.popitem(last=False)
         order = self.orders.get(fill.client_order_id)
