@@ -8,8 +8,10 @@ there. The headline figures are taken at the end of the data, before the stop's 
 to the engine's mid (hftbacktest's reference numbers do not flatten either); what the flatten
 cost is reported separately under `end_flatten`.
 
-Every figure is deterministic for given inputs and seed; only `loop_seconds` and
-`events_per_second` depend on the machine.
+Every figure is deterministic for given inputs and seed; only `loop_seconds`,
+`events_per_second` (market events after grouping, e.g. one depth message) and
+`rows_per_second` (input rows or lines, hftbacktest's unit) depend on the machine. The
+simulation itself draws no random numbers; the seed is recorded with the settings.
 """
 
 from __future__ import annotations
@@ -286,6 +288,7 @@ def run_backtest(
         recorder.sample(end_ns, run)
     summary = run.stats.summary(run.engine.mark_ticks())
     summary.update(_run_facts(run, start, end_ns, loop_seconds))
+    summary["rows_per_second"] = load_stats.lines / loop_seconds if loop_seconds > 0 else 0.0
     summary["data"] = _data_facts(load_stats, fmt, inferred)
     if fmt == "csv":
         summary["limits"] = CSV_MODE_LIMITS
