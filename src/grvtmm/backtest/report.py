@@ -35,7 +35,7 @@ class Sample:
     """The market and the account at one simulated instant (quote currency, base units)."""
 
     ts_ns: int
-    mid: float
+    mid: float | None
     bid: float | None
     ask: float | None
     position: float
@@ -102,7 +102,7 @@ class SeriesRecorder:
         self.samples.append(
             Sample(
                 ts_ns,
-                ins.price_f(mark),
+                ins.price_f(mark) if mark > 0 else None,  # no book yet
                 self._bid,
                 self._ask,
                 ins.size_f(ledger.position_lots),
@@ -142,7 +142,7 @@ def _num(v: float) -> str:
     return f"{v:,.6g}" if abs(v) < 1e6 else f"{v:,.0f}"
 
 
-def _axes(f: _Frame, unit: str) -> list[str]:
+def _axes(f: _Frame) -> list[str]:
     out = [
         f'<rect x="{_PAD_L}" y="{_PAD_T}" width="{_W - _PAD_L - _PAD_R}" '
         f'height="{_H - _PAD_T - _PAD_B}" fill="none" stroke="#ccc"/>'
@@ -156,10 +156,8 @@ def _axes(f: _Frame, unit: str) -> list[str]:
             f'text-anchor="end">{_num(v)}</text>'
         )
         t = f.x0 + (f.x1 - f.x0) * i / 4
-        out.append(f'<text x="{f.x(t):.1f}" y="{_H - 6}" text-anchor="middle">{_clock(t)}</text>')
-    out.append(
-        f'<text x="4" y="{_PAD_T + 2}" dominant-baseline="hanging">{html.escape(unit)}</text>'
-    )
+        anchor = ("start", "middle", "middle", "middle", "end")[i]
+        out.append(f'<text x="{f.x(t):.1f}" y="{_H - 6}" text-anchor="{anchor}">{_clock(t)}</text>')
     return out
 
 
@@ -202,7 +200,9 @@ def _chart(title: str, unit: str, lines: list[_Line], fills: list[FillMark] | No
     lo, hi = min(values), max(values)
     pad = (hi - lo) * 0.05 or abs(hi) * 0.01 or 1.0
     f = _Frame(min(times), max(times), lo - pad, hi + pad)
-    body = _axes(f, unit)
+    if lo >= 0 > lo - pad:
+        f.y0 = 0.0  # non-negative series (volume) start at zero
+    body = _axes(f)
     for ln in lines:
         dash = ' stroke-dasharray="4 3"' if ln.dash else ""
         body.append(
@@ -224,7 +224,8 @@ def _chart(title: str, unit: str, lines: list[_Line], fills: list[FillMark] | No
         legend += f' <span style="color:{_BUY}">▲ buy fill</span>'
         legend += f' <span style="color:{_SELL}">▼ sell fill</span>'
     return (
-        f"<h2>{html.escape(title)}</h2><div class=legend>{legend}</div>"
+        f"<h2>{html.escape(title)} <small>({html.escape(unit)})</small></h2>"
+        f"<div class=legend>{legend}</div>"
         f'<svg viewBox="0 0 {_W} {_H}" width="100%" role="img" '
         f'aria-label="{html.escape(title)}">{"".join(body)}</svg>'
     )
