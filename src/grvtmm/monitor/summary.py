@@ -5,22 +5,31 @@ wear_bps = −pnl_net / volume_notional × 10 000: the cost of the volume traded
 
 from __future__ import annotations
 
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from grvtmm.core.clock import NS_PER_MS
 from grvtmm.core.commands import CancelOrder, Command, PlaceOrder
 from grvtmm.core.events import (
+    BreakerTripped,
     EngineWarning,
     Event,
     FlattenDone,
+    FlattenProgress,
     ModeChanged,
     OrderFilled,
     OrderRejected,
 )
 from grvtmm.core.positions import PositionLedger
 from grvtmm.core.types import Instrument, Side
+from grvtmm.engine.risk import Breaker
 
 REQUOTE_REASONS = frozenset({"away", "toward", "size", "max_age"})
+RESTING_WINDOW = 1_000
+"""Resting-time percentiles are taken over this many most recent finished orders."""
 
 
 def wear_bps(pnl_net: float, volume_notional: float) -> float:
@@ -29,11 +38,19 @@ def wear_bps(pnl_net: float, volume_notional: float) -> float:
 
 
 class SessionStats:
-    """Accumulates one session's figures from the event and command streams."""
+    """Accumulates one session's figures from the event and command streams.
 
-    def __init__(self, instrument: Instrument) -> None:
+    A session may open with a position already held (`position_lots`, valued from
+    `entry_ticks`, normally the mid at the session start), so its PnL counts only what happened
+    since the start.
+    """
+
+    def __init__(
+        self, instrument: Instrument, *, position_lots: int = 0, entry_ticks: float = 0.0
+    ) -> None:
         self.instrument = instrument
         self.ledger = PositionLedger(instrument)
+        self.ledger.adopt(position_lots, entry_ticks)
         self.fills = 0
         self.buy_fills = 0
         self.sell_fills = 0
@@ -43,8 +60,8 @@ class SessionStats:
         self.fees = Decimal(0)
         self.rebates = Decimal(0)
         self.fee_costs = Decimal(0)
-        self.max_abs_position_lots = 0
-        self.max_abs_inventory_notional = 0.0
+        self.max_abs_position_lots = abs(position_lots)
+        self.max_abs_inventory_notional = instrument.notional(entry_ticks, abs(position_lots))
         self.orders_placed = 0
         self.cancels = 0
         self.requotes = 0
@@ -143,4 +160,179 @@ class SessionStats:
             "warnings": dict(sorted(self.warnings.items())),
             "mode_changes": list(self.mode_changes),
             "flatten_results": list(self.flatten_results),
+        }
+
+
+def percentile(sorted_values: list[int], q: float) -> int | None:
+    """Nearest-rank percentile (`q` in 0..1) of an ascending list; None when empty."""
+    n = len(sorted_values)
+    if n == 0:
+        return None
+    return sorted_values[min(n - 1, max(0, math.ceil(q * n) - 1))]
+
+
+def finite_or_none(x: float) -> float | None:
+    """`x`, or None when it is NaN or infinite (JSON has no NaN)."""
+    return x if math.isfinite(x) else None
+
+
+class LiveSession:
+    """One trading session as the live monitor sees it: the shared `SessionStats` plus the
+    live-only figures (placement reasons, resting times, quote distances, breaker trips,
+    flatten progress). Session 0 stands for the time before the first start."""
+
+    def __init__(
+        self,
+        instrument: Instrument,
+        *,
+        session_id: int = 0,
+        start_ns: int | None = None,
+        start_reason: str = "",
+        position_lots: int = 0,
+        mark_ticks: float = 0.0,
+        equity0: float = math.nan,
+    ) -> None:
+        self.stats = SessionStats(instrument, position_lots=position_lots, entry_ticks=mark_ticks)
+        self.id = session_id
+        self.start_ns = start_ns
+        self.end_ns: int | None = None
+        self.start_reason = start_reason
+        self.equity0 = equity0
+        self.entry_pending = position_lots != 0 and mark_ticks == 0.0
+        self.resting_ns: deque[int] = deque(maxlen=RESTING_WINDOW)
+        self.place_reasons: dict[str, int] = {}
+        self._dist_sum = [0, 0]
+        self._dist_n = [0, 0]
+        self.trips: dict[str, int] = {}
+        self.tripped: dict[str, tuple[float, float]] = {}
+        self.flatten: FlattenProgress | None = None
+        self.flatten_done: FlattenDone | None = None
+
+    def pnl(self, mark_ticks: float) -> float:
+        """Session PnL in quote currency: realized + unrealized at `mark_ticks` − fees."""
+        ledger = self.stats.ledger
+        return ledger.net_pnl(mark_ticks or ledger.avg_entry_ticks)
+
+    def set_mark(self, mark_ticks: float) -> None:
+        """A position held at a start without a price is valued from the first mid."""
+        if self.entry_pending:
+            ledger = self.stats.ledger
+            ledger.adopt(ledger.position_lots, mark_ticks)
+            self.entry_pending = False
+
+    def observe_place(self, command: PlaceOrder) -> None:
+        self.stats.observe_command(command)
+        self.place_reasons[command.reason] = self.place_reasons.get(command.reason, 0) + 1
+
+    def observe_breaker(self, e: BreakerTripped) -> None:
+        self.trips[e.breaker] = self.trips.get(e.breaker, 0) + 1
+        self.tripped[e.breaker] = (e.value, e.limit)
+
+    def observe_distance(self, bid_ticks: int | None, ask_ticks: int | None) -> None:
+        """Distances of a new target from the best price of its side, in ticks."""
+        if bid_ticks is not None:
+            self._dist_sum[0] += bid_ticks
+            self._dist_n[0] += 1
+        if ask_ticks is not None:
+            self._dist_sum[1] += ask_ticks
+            self._dist_n[1] += 1
+
+    def runtime_ns(self, now_ns: int) -> int:
+        if self.start_ns is None:
+            return 0
+        end = self.end_ns if self.end_ns is not None else now_ns
+        return max(0, end - self.start_ns)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "start_reason": self.start_reason,
+        }
+
+    def resting_ms(self) -> dict[str, Any]:
+        """p50/p90/p99 of acceptance → final fill or cancel, in ms, over the recent window."""
+        ordered = sorted(self.resting_ns)
+        out: dict[str, Any] = {}
+        for key, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+            value = percentile(ordered, q)
+            out[key] = None if value is None else value / NS_PER_MS
+        out["count"] = len(ordered)
+        return out
+
+    def distance_means(self) -> tuple[float | None, float | None]:
+        sums, counts = self._dist_sum, self._dist_n
+        return (
+            sums[0] / counts[0] if counts[0] else None,
+            sums[1] / counts[1] if counts[1] else None,
+        )
+
+    def breakers(self, states: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
+        """Per breaker {tripped, value, limit, trips}: from `states` (the engine's view) when
+        given, else from the trips seen this session."""
+        out: dict[str, Any] = {}
+        if states is not None:
+            for s in states:
+                out[str(s["breaker"])] = {
+                    "tripped": bool(s["tripped"]),
+                    "value": finite_or_none(float(s["value"])),
+                    "limit": finite_or_none(float(s["limit"])),
+                }
+        else:
+            for name in [b.value for b in Breaker] + list(self.tripped):
+                value, limit = self.tripped.get(name, (math.nan, math.nan))
+                out[name] = {
+                    "tripped": name in self.tripped,
+                    "value": finite_or_none(value),
+                    "limit": finite_or_none(limit),
+                }
+        for name, entry in out.items():
+            entry["trips"] = self.trips.get(name, 0)
+        return out
+
+    def figures(
+        self, pnl: float, breaker_states: Iterable[Mapping[str, Any]] | None
+    ) -> dict[str, Any]:
+        """The session-scoped part of the monitor summary, given the session PnL."""
+        stats = self.stats
+        volume = stats.volume_notional
+        return {
+            "fills": stats.fills,
+            "maker_fills": stats.maker_fills,
+            "taker_fills": stats.taker_fills,
+            "session_volume": volume,
+            "pnl_total": pnl,
+            "fees": float(stats.fees),
+            "rebates": float(stats.rebates),
+            "fee_costs": float(stats.fee_costs),
+            "wear_per_10k": wear_bps(pnl, volume),
+            "resting_ms": self.resting_ms(),
+            "requote_reasons": dict(sorted(stats.requote_reasons.items())),
+            "place_reasons": dict(sorted(self.place_reasons.items())),
+            "rejects": stats.rejects,
+            "reject_reasons": dict(sorted(stats.reject_reasons.items())),
+            "warnings": dict(sorted(stats.warnings.items())),
+            "breakers": self.breakers(breaker_states),
+            "flatten": self.flatten_info(),
+        }
+
+    def flatten_info(self) -> dict[str, Any]:
+        f = self.flatten
+        done = self.flatten_done
+        return {
+            "active": f is not None,
+            "phase": f.phase if f else "",
+            "attempt": f.attempt if f else 0,
+            "position_lots": f.position_lots if f else 0,
+            "detail": f.detail if f else "",
+            "ts_ns": f.ts_ns if f else None,
+            "last_done": None
+            if done is None
+            else {
+                "dust": done.dust,
+                "position_lots": done.position_lots,
+                "attempts": done.attempts,
+                "ts_ns": done.ts_ns,
+            },
         }
