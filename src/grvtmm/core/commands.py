@@ -1,4 +1,9 @@
-"""Commands: imperative requests from the engine to a venue."""
+"""Commands: imperative requests from the engine to a venue.
+
+Instances are never mutated after construction (they are shared by the engine, the venue and
+every sink); they are plain slotted dataclasses rather than frozen ones because frozen
+construction costs several times more on the hot path.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,12 @@ from dataclasses import dataclass
 from grvtmm.core.types import Side, TimeInForce
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Command:
     ts_ns: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PlaceOrder(Command):
     """Limit order. Quotes are post-only GTT; flatten orders are reduce-only IOC."""
 
@@ -28,20 +33,20 @@ class PlaceOrder(Command):
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CancelOrder(Command):
     client_order_id: int
     symbol: str
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CancelAll(Command):
     symbol: str
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Reconcile(Command):
     """Ask the venue for a `ReconcileSnapshot` (open orders, position, account)."""
 

@@ -2,6 +2,10 @@
 
 `ts_ns` is the venue's (exchange) time of the event, `local_ns` the time we received it.
 Prices are integer ticks and sizes integer lots of the event's instrument.
+
+Instances are never mutated after construction (they are shared by the engine, the venue and
+every sink); they are plain slotted dataclasses rather than frozen ones because frozen
+construction costs several times more on the hot path.
 """
 
 from __future__ import annotations
@@ -17,14 +21,14 @@ Level = tuple[int, int]
 """One book level: (price in ticks, size in lots)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Event:
     ts_ns: int
     local_ns: int
 
 
 # ---- market data -------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class BookSnapshot(Event):
     """Full book. Bids best-first (descending), asks best-first (ascending)."""
 
@@ -34,7 +38,7 @@ class BookSnapshot(Event):
     sequence: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class BookDelta(Event):
     """Changed levels; size 0 deletes a level. `prev_sequence` (if known) must equal the last
     applied sequence, otherwise there is a gap."""
@@ -46,7 +50,7 @@ class BookDelta(Event):
     prev_sequence: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Ticker(Event):
     """Top of book only (fallback quoting input when the depth stream is unavailable)."""
 
@@ -57,7 +61,7 @@ class Ticker(Event):
     ask_lots: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Trade(Event):
     """A public trade; `aggressor` is the taker's side."""
 
@@ -68,13 +72,13 @@ class Trade(Event):
 
 
 # ---- our orders and account ----------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderAccepted(Event):
     client_order_id: int
     venue_order_id: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderFilled(Event):
     """One execution of our order. `fee` is in quote currency; negative is a rebate."""
 
@@ -89,7 +93,7 @@ class OrderFilled(Event):
     leaves_lots: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderCanceled(Event):
     """The order is gone without (further) fills: cancelled by us, expired IOC, or by the venue."""
 
@@ -97,7 +101,7 @@ class OrderCanceled(Event):
     reason: str = "canceled"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OrderRejected(Event):
     """The venue refused the order. `code` is the venue's error code when it gave one."""
 
@@ -106,7 +110,7 @@ class OrderRejected(Event):
     code: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CancelRejected(Event):
     """A cancel failed (typically because the order had already filled or was unknown)."""
 
@@ -114,7 +118,7 @@ class CancelRejected(Event):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AccountUpdate(Event):
     """Account figures in quote currency; `source` says which venue field they came from."""
 
@@ -124,7 +128,7 @@ class AccountUpdate(Event):
     source: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PositionUpdate(Event):
     """The venue's view of our position (signed lots) — authoritative over our own count."""
 
@@ -142,7 +146,7 @@ class OpenOrderInfo:
     venue_order_id: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ReconcileSnapshot(Event):
     """The venue's state at (re)connection: resting orders, position and account."""
 
@@ -162,7 +166,7 @@ class VenueErrorKind(enum.Enum):
     INTERNAL = "internal"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class VenueError(Event):
     """A venue call failed (after the venue's own retries); counted by the error-storm breaker."""
 
@@ -171,7 +175,7 @@ class VenueError(Event):
     code: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class VenueStatus(Event):
     """Connectivity of the venue's streams. `book_ok` is False when only ticker data flows."""
 
@@ -180,38 +184,38 @@ class VenueStatus(Event):
     book_ok: bool = True
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Timer(Event):
     """A periodic tick so the engine can act on deadlines (debounce, backoff, staleness)."""
 
 
 # ---- operator control ------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class StartRequested(Event):
     reason: str = "operator"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PauseRequested(Event):
     reason: str = "operator"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ResumeRequested(Event):
     reason: str = "operator"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class StopRequested(Event):
     reason: str = "operator"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class HaltRequested(Event):
     reason: str = "operator"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ConfigChanged(Event):
     """New strategy configuration (already validated) to apply from the next decision."""
 
@@ -231,14 +235,14 @@ class EngineMode(enum.Enum):
     HALTED = "halted"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ModeChanged(Event):
     old: EngineMode
     new: EngineMode
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class BreakerTripped(Event):
     breaker: str
     detail: str
@@ -246,7 +250,7 @@ class BreakerTripped(Event):
     limit: float = 0.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class FlattenProgress(Event):
     """A flatten step: `phase` is cancelling | closing | backoff; `attempt` counts close orders."""
 
@@ -256,7 +260,7 @@ class FlattenProgress(Event):
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class FlattenDone(Event):
     """The flatten ended: flat, or `dust` when the remainder is below the closable minimum."""
 
@@ -265,7 +269,7 @@ class FlattenDone(Event):
     attempts: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class QuoteUpdated(Event):
     """The strategy's target quotes (0 ticks/lots = no order on that side) and why."""
 
@@ -283,7 +287,7 @@ class QuoteUpdated(Event):
     inventory_ratio: float = 0.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class EngineWarning(Event):
     """Something the operator should see that is not (yet) a breaker: book gap, unknown order,
     refused config change, illegal lifecycle transition from the venue."""
