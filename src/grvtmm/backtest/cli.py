@@ -1,5 +1,10 @@
 """`grvt-mm backtest`: replay recorded data through the engine; summary, JSON and HTML report.
 
+Defaults: latency 25 ms each way, RiskAverse queue, fees 0 (as in hftbacktest's reference table;
+pass GRVT's, e.g. --maker-fee -0.0001 --taker-fee 0.00045), the strategy sees every book change
+(--feed-interval-ms 50 or 100 emulates GRVT's book.d@50/100), 1 000 USDT initial equity, the
+symbol taken from a `...btcusdt...` file name unless `--set symbol=...` is given.
+
 The command is made by `make_backtest_command(load_build)`: the composition root supplies the
 wiring (`grvtmm.app.build_backtest_run`) through `load_build`, which is called only when a
 backtest runs, so `grvt-mm --help` stays fast.
@@ -117,13 +122,17 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
         elif key in summary:
             table.add_row(label, _fmt(summary[key]))
     console.print(table)
-    console.print("Figures are at the end of the data, before the stop (hftbacktest's convention).")
+    console.print(
+        "Figures are at the end of the data, before the stop (hftbacktest's convention).",
+        highlight=False,
+    )
     flat = summary.get("end_flatten")
     if flat:
         console.print(
             f"Stop at the end of the data: {flat['fills']} closing fill(s), "
             f"net PnL {flat['pnl_net']:,.4f}, wear {flat['wear_bps']:.4f} bps, "
-            f"final position {flat['end_position']}, mode {flat['final_mode']}."
+            f"final position {flat['end_position']}, mode {flat['final_mode']}.",
+            highlight=False,
         )
     if "limits" in summary:
         console.print(f"[yellow]{summary['limits']}[/yellow]")

@@ -1,0 +1,208 @@
+"""Backtest throughput: our runner vs hftbacktest 2.4.4 driving the same Python strategy.
+
+Both replay the shared Binance BTCUSDT file with the avellaneda strategy (our
+`AvellanedaStrategy`, unchanged) deciding every 100 ms:
+* ours: `run_backtest` — loader, replay loop, simulated exchange (RiskAverse queue), the full
+  engine (requote policy, breakers) seeing the book coalesced to 100 ms;
+* hftbacktest: its Rust core (NoPartialFill, RiskAverse) with `elapse(100 ms)`, calling the same
+  strategy through a thin adapter (book window → OrderBook, trades → on_trade, keep/cancel/
+  submit at the target ticks) via its numba jitclass API, in its own interpreter.
+Throughput is input rows per second (hftbacktest's unit: one row = one event of the file),
+wall time from loading the data to the end of the replay; hftbacktest's one-off JIT is excluded
+and reported apart.
+
+Run: .venv/bin/python bench/bench_backtest.py [--hbt-python .venv-hbt/bin/python] [--repeat 3]
+(the hftbacktest interpreter needs `pip install hftbacktest==2.4.4 pydantic`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from grvtmm.app import build_backtest_run
+from grvtmm.backtest.runner import BacktestSettings, run_backtest
+from grvtmm.strategy.params import StrategyConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "binance_usdm_btcusdt_20240808.hbt.npz"
+HBT_PYTHON = os.environ.get("GRVTMM_HBT_PYTHON", str(ROOT / ".venv-hbt" / "bin" / "python"))
+MAKER, TAKER = "-0.0001", "0.00045"
+
+HBT_SCRIPT = r"""
+import json, sys, time
+src, npz, latency_ms, equity0, maker, taker, repeat = sys.argv[1:8]
+sys.path.insert(0, src)
+from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
+from hftbacktest.order import BUY, GTX, LIMIT, NEW, NONE, PARTIALLY_FILLED
+from decimal import Decimal
+from grvtmm.core.book import OrderBook
+from grvtmm.core.events import BookSnapshot, Trade
+from grvtmm.core.types import FeeSchedule, Instrument, Side
+from grvtmm.strategy.base import AccountView
+from grvtmm.strategy.params import StrategyConfig
+from grvtmm.strategy.quoter import AvellanedaStrategy
+
+TICK, LOT, WINDOW, BUY_EVENT, SYM = 0.1, 0.001, 20, 1 << 29, "BTC_USDT_Perp"
+LAT = int(float(latency_ms) * 1_000_000)
+EQUITY0 = float(equity0)
+
+
+def build():
+    asset = (BacktestAsset().data([npz]).linear_asset(1.0).constant_order_latency(LAT, LAT)
+             .no_partial_fill_exchange().trading_value_fee_model(float(maker), float(taker))
+             .tick_size(TICK).lot_size(LOT).risk_adverse_queue_model().last_trades_capacity(100_000))
+    return HashMapMarketDepthBacktest([asset])
+
+
+def listed(orders):
+    values, out = orders.values(), []
+    while (o := values.next()) is not None:
+        out.append(o)
+    return out
+
+
+def run():
+    t0 = time.perf_counter()
+    hbt = build()
+    instrument = Instrument(SYM, Decimal("0.1"), Decimal("0.001"), Decimal("0.001"))
+    config = StrategyConfig(symbol=SYM)
+    strategy = AvellanedaStrategy(config, instrument, FeeSchedule(Decimal(maker), Decimal(taker)))
+    book = OrderBook(SYM)
+    next_id, decisions, in_strategy = 1, 0, 0.0
+    while hbt.elapse(100_000_000) == 0:
+        now = hbt.current_timestamp
+        for tr in hbt.last_trades(0):
+            strategy.on_trade(Trade(ts_ns=int(tr["exch_ts"]), local_ns=int(tr["local_ts"]),
+                                    symbol=SYM, price_ticks=round(tr["px"] / TICK),
+                                    size_lots=round(tr["qty"] / LOT),
+                                    aggressor=Side.BUY if int(tr["ev"]) & BUY_EVENT else Side.SELL))
+        hbt.clear_last_trades(0)
+        depth = hbt.depth(0)
+        bb, ba = depth.best_bid_tick, depth.best_ask_tick
+        if bb <= 0 or ba <= 0 or bb >= ba:
+            continue
+        bids = tuple((t, q) for t in range(bb, bb - WINDOW, -1)
+                     if (q := round(depth.bid_qty_at_tick(t) / LOT)) > 0)
+        asks = tuple((t, q) for t in range(ba, ba + WINDOW)
+                     if (q := round(depth.ask_qty_at_tick(t) / LOT)) > 0)
+        s0 = time.perf_counter()
+        book.apply_snapshot(BookSnapshot(ts_ns=now, local_ns=now, symbol=SYM, bids=bids, asks=asks))
+        strategy.on_book(book, now)
+        position = hbt.position(0)
+        sv = hbt.state_values(0)
+        mid = (bb + ba) * 0.5 * TICK
+        equity = EQUITY0 + sv.balance + position * mid - sv.fee
+        used = abs(position) * mid / config.effective_leverage
+        orders = listed(hbt.orders(0))
+        live = [o for o in orders if o.status in (NONE, NEW, PARTIALLY_FILLED)]
+        bid_lots = sum(round(o.leaves_qty / LOT) for o in live if o.side == BUY)
+        ask_lots = sum(round(o.leaves_qty / LOT) for o in live if o.side != BUY)
+        target = strategy.quote(book, AccountView(round(position / LOT), equity, equity - used,
+                                                  used, bid_lots, ask_lots), now)
+        in_strategy += time.perf_counter() - s0
+        decisions += 1
+        want = {1: target.bid, -1: target.ask}
+        have = set()
+        for o in live:
+            side = 1 if o.side == BUY else -1
+            q = want[side]
+            if q is not None and o.price_tick == q.price_ticks and round(o.qty / LOT) == q.size_lots:
+                have.add(side)
+            elif o.cancellable:
+                hbt.cancel(0, o.order_id, False)
+        for side, q in want.items():
+            if q is not None and side not in have:
+                submit = hbt.submit_buy_order if side == 1 else hbt.submit_sell_order
+                submit(0, next_id, q.price_ticks * TICK, q.size_lots * LOT, GTX, LIMIT, False)
+                next_id += 1
+        hbt.clear_inactive_orders(0)
+    seconds = time.perf_counter() - t0
+    sv = hbt.state_values(0)
+    return {"seconds": seconds, "decisions": decisions, "strategy_seconds": in_strategy,
+            "fills": int(sv.num_trades), "volume": sv.trading_value, "orders": next_id - 1}
+
+
+t0 = time.perf_counter()
+build()
+jit = time.perf_counter() - t0
+runs = [run() for _ in range(int(repeat))]
+print(json.dumps({"jit_seconds": jit, "runs": runs}))
+"""
+
+
+def _rows(path: Path) -> int:
+    from grvtmm.backtest.data_hbt import open_member
+
+    zf, fh, _, count = open_member(path)
+    fh.close()
+    zf.close()
+    return count
+
+
+def ours(path: Path, latency_ms: float, equity: float) -> dict[str, Any]:
+    settings = BacktestSettings(
+        paths=(path,),
+        strategy=StrategyConfig(symbol="BTC_USDT_Perp"),
+        tick_size=Decimal("0.1"),
+        lot_size=Decimal("0.001"),
+        latency_ms=latency_ms,
+        maker_fee=Decimal(MAKER),
+        taker_fee=Decimal(TAKER),
+        feed_interval_ms=100,
+        initial_equity=equity,
+        flatten_at_end=False,
+    )
+    t0 = time.perf_counter()
+    summary = run_backtest(settings, build_backtest_run)
+    summary["wall_seconds"] = time.perf_counter() - t0
+    return summary
+
+
+def hbt(python: str, path: Path, latency_ms: float, equity: float, repeat: int) -> dict[str, Any]:
+    args = [python, "-c", HBT_SCRIPT, str(ROOT / "src"), str(path), str(latency_ms), str(equity),
+            MAKER, TAKER, str(repeat)]  # fmt: skip
+    out = subprocess.run(args, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"hftbacktest run failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--hbt-python", default=HBT_PYTHON)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--latency-ms", type=float, default=25.0)
+    parser.add_argument("--equity", type=float, default=1000.0)
+    a = parser.parse_args()
+    rows = _rows(a.data)
+    mine = [ours(a.data, a.latency_ms, a.equity) for _ in range(a.repeat)]
+    best = min(mine, key=lambda s: s["wall_seconds"])
+    ref = hbt(a.hbt_python, a.data, a.latency_ms, a.equity, a.repeat)
+    rbest = min(ref["runs"], key=lambda r: r["seconds"])
+    ours_rate, ref_rate = rows / best["wall_seconds"], rows / rbest["seconds"]
+    print(f"{a.data.name}: {rows:,} rows, avellaneda every 100 ms, RiskAverse, "
+          f"{a.latency_ms:g} ms latency; best of {a.repeat}\n")  # fmt: skip
+    print("| engine | wall s | rows/s | decisions | µs/decision in strategy | fills | volume |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| grvt-mm runner (full engine) | {best['wall_seconds']:.2f} | {ours_rate:,.0f} "
+          f"| {best['engine_events']:,} engine events | – | {best['fills']} "
+          f"| {best['volume_notional']:,.0f} |")  # fmt: skip
+    print(f"| hftbacktest 2.4.4 + Python strategy | {rbest['seconds']:.2f} | {ref_rate:,.0f} "
+          f"| {rbest['decisions']:,} | {rbest['strategy_seconds'] / rbest['decisions'] * 1e6:.1f} "
+          f"| {rbest['fills']} | {rbest['volume']:,.0f} |")  # fmt: skip
+    print(f"\nratio ours / hftbacktest: {ours_rate / ref_rate:.2f}× "
+          f"(hftbacktest JIT once per process: {ref['jit_seconds']:.1f} s, not counted)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
