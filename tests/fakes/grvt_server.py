@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -72,19 +72,25 @@ class Conn:
     out: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
 
     def frame(self, stream: str, selector: str, feed: dict[str, Any], bump: int = 1) -> None:
+        """A delta: numbers run on per connection and stream."""
         key = (stream, selector)
         seq = self.seq.get(key, 0) + bump
         self.seq[key] = seq
-        text = orjson.dumps(
-            {
-                "stream": stream,
-                "selector": selector,
-                "sequence_number": str(seq),
-                "feed": feed,
-                "prev_sequence_number": str(seq - 1),
-            }
-        ).decode()
-        self.out.put_nowait(text)
+        self._send(stream, selector, feed, seq, seq - 1)
+
+    def snapshot(self, stream: str, selector: str, feed: dict[str, Any]) -> None:
+        """A snapshot: GRVT numbers it 0; the next delta has the subscription's first number."""
+        self._send(stream, selector, feed, 0, 0)
+
+    def _send(self, stream: str, selector: str, feed: dict[str, Any], seq: int, prev: int) -> None:
+        message = {
+            "stream": stream,
+            "selector": selector,
+            "sequence_number": str(seq),
+            "feed": feed,
+            "prev_sequence_number": str(prev),
+        }
+        self.out.put_nowait(orjson.dumps(message).decode())
 
 
 class FakeGrvtServer:
@@ -122,6 +128,7 @@ class FakeGrvtServer:
         self.sessions: dict[str, int] = {}
         self.conns: list[Conn] = []
         self.requests: list[str] = []
+        self.errors: list[str] = []
         self.logins = 0
         self._tokens = itertools.count(1)
         self._tasks: list[asyncio.Task[None]] = []
@@ -171,8 +178,10 @@ class FakeGrvtServer:
         for task in self._tasks[1:]:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.errors:
+            raise AssertionError(f"fake GRVT server failed: {self.errors}")
 
     # ---- faults ------------------------------------------------------------------------------
     async def drop_streams(self) -> None:
@@ -190,11 +199,16 @@ class FakeGrvtServer:
     # ---- market -----------------------------------------------------------------------------
     async def _run_market(self) -> None:
         source: AsyncIterator[Event] = paced(self._market, self.clock, self._speed)
-        async for event in source:
-            if isinstance(event, BookSnapshot | BookDelta | Trade):
-                self.exchange.on_market(event)
-                self._publish_market(event)
-                self._market_ready.set()
+        try:
+            async for event in source:
+                if isinstance(event, BookSnapshot | BookDelta | Trade):
+                    self.exchange.on_market(event)
+                    self._publish_market(event)
+                    self._market_ready.set()
+        except Exception as exc:
+            self.errors.append(repr(exc))
+            self._market_ready.set()
+            raise
 
     def _publish_market(self, event: BookSnapshot | BookDelta | Trade) -> None:
         inst = self.instrument
@@ -265,6 +279,24 @@ class FakeGrvtServer:
 
     # ---- REST -------------------------------------------------------------------------------
     async def _rest(self, request: Request) -> Response:
+        try:
+            return await self._serve_rest(request)
+        except ClientDisconnect:
+            return Response(status_code=499)  # the client went away mid-request
+        except Exception as exc:  # a bug in the fake must fail the test, not look like a 500
+            self.errors.append(repr(exc))
+            raise
+
+    def _apply_later(self, events: list[Event]) -> None:
+        def apply() -> None:
+            try:
+                self.exchange.apply(events)
+            except Exception as exc:
+                self.errors.append(repr(exc))
+
+        asyncio.get_running_loop().call_later(0.002, apply)
+
+    async def _serve_rest(self, request: Request) -> Response:
         path = request.path_params["path"]
         self.requests.append(path)
         body = orjson.loads(await request.body() or b"{}")
@@ -325,7 +357,7 @@ class FakeGrvtServer:
         name = path.removeprefix("full/")
         if name == "v1/create_order":
             answer, later = ex.create(body["order"])
-            asyncio.get_running_loop().call_later(0.002, ex.apply, later)
+            self._apply_later(later)
             return {"result": answer}
         if name == "v1/cancel_order":
             cid = int(body.get("client_order_id") or 0)
@@ -355,7 +387,7 @@ class FakeGrvtServer:
         orders = []
         for order in body.get("orders") or []:
             answer, later = ex.create(order)
-            asyncio.get_running_loop().call_later(0.002, ex.apply, later)
+            self._apply_later(later)
             orders.append(answer)
         return {"orders": orders, "cancel_acks": acks}
 
@@ -440,12 +472,13 @@ class FakeGrvtServer:
         else:
             for sel in selectors:
                 conn.subs[(stream, sel.split("@")[0])] = sel
+            firsts = [str(conn.seq.get((stream, s.split("@")[0]), 0) + 1) for s in selectors]
             reply["result"] = {
                 "stream": stream,
                 "subs": selectors,
                 "unsubs": [],
                 "num_snapshots": [1] * len(selectors),
-                "first_sequence_number": ["1"] * len(selectors),
+                "first_sequence_number": firsts,
             }
         conn.out.put_nowait(orjson.dumps(reply).decode())
         if "result" in reply and stream == "v1.book.d" and msg.get("method") == "subscribe":
@@ -460,8 +493,7 @@ class FakeGrvtServer:
             "bids": [_level(inst, p, q) for p, q in bids],
             "asks": [_level(inst, p, q) for p, q in asks],
         }
-        conn.seq[("v1.book.d", inst.symbol)] = 0
-        conn.frame("v1.book.d", inst.symbol, feed)
+        conn.snapshot("v1.book.d", inst.symbol, feed)
 
 
 _PUBLIC = {"all_instruments", "instruments", "instrument", "mini", "ticker"}

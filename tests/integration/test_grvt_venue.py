@@ -40,6 +40,7 @@ from grvtmm.engine.engine import Engine, EngineSettings
 from grvtmm.node import Node
 from grvtmm.strategy.factory import build_strategy
 from grvtmm.strategy.params import StrategyConfig
+from grvtmm.venues.grvt.check import run_check
 from grvtmm.venues.grvt.errors import InstrumentConstraintsMissing
 from grvtmm.venues.grvt.venue import GrvtConfig, GrvtVenue
 from grvtmm.venues.sim.synthetic import SyntheticParams
@@ -506,3 +507,34 @@ async def test_restart_cancels_unknown_orders_and_adopts_the_position() -> None:
                     if f.trade_id in {e.trade_id for e in got.of(OrderFilled)}
                 ]
                 await stop_and_check_flat(node, server)
+
+
+# ---- grvt-mm check ------------------------------------------------------------------------------
+async def test_check_reports_login_equity_constraints_and_dead_man_switch() -> None:
+    with anyio.fail_after(20):
+        async with FakeGrvtServer(INST, params=FAST) as server:
+            lines = await run_check(
+                grvt_config(server), ["bnb-usdt-perp", "ODD_USDT_Perp"], LiveClock()
+            )
+            text = "\n".join(lines)
+            assert [line[:4] for line in lines].count("FAIL") == 1, text
+            assert any(line.startswith("ok   login: trading account") for line in lines)
+            assert any("equity 1000.00 USDT" in line for line in lines)
+            assert any("BNB_USDT_Perp: tick 0.01, size step 0.01" in line for line in lines)
+            odd = next(line for line in lines if "ODD_USDT_Perp" in line)
+            assert odd.startswith("FAIL") and "min_notional" in odd and "blocked" in odd
+            assert any("market stream" in line and line.startswith("ok") for line in lines)
+            assert any("cancel-on-disconnect: armed (15 s) and disarmed" in line for line in lines)
+            assert server.exchange.cod_deadline_ns == 0  # left disarmed
+            assert API_KEY not in text and PRIVATE_KEY[2:] not in text
+
+
+async def test_check_explains_a_refused_key_in_one_line() -> None:
+    with anyio.fail_after(20):
+        async with FakeGrvtServer(INST, params=FAST) as server:
+            config = replace(grvt_config(server), api_key="not-the-key")
+            lines = await run_check(config, ["BNB_USDT_Perp"], LiveClock())
+            login = next(line for line in lines if "login" in line)
+            assert login.startswith("FAIL login: the API key was refused")
+            assert "not-the-key" not in "\n".join(lines)
+            assert not any("cancel-on-disconnect" in line for line in lines)

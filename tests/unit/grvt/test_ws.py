@@ -81,7 +81,13 @@ class BookClient:
         if verdict is Verdict.GAP:
             self.book.invalidate()
             return
-        ev = parse.book_event(frame, self.q, snapshot=verdict is Verdict.FIRST, local_ns=local_ns)
+        ev = parse.book_event(
+            frame,
+            self.q,
+            snapshot=verdict is Verdict.FIRST,
+            local_ns=local_ns,
+            prev_sequence=self.book.sequence,
+        )
         if isinstance(ev, BookSnapshot):
             self.book.apply_snapshot(ev)
         else:

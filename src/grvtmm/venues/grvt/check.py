@@ -126,7 +126,7 @@ async def _instruments(rest: GrvtRest | None, symbols: Sequence[str], lines: lis
         try:
             lines.append(ok(describe(cache.get(symbol))))
         except err.InstrumentConstraintsMissing as exc:
-            lines.append(fail(f"{exc.symbol}: {exc.message}; orders on it are blocked"))
+            lines.append(fail(f"{exc.message}; orders on it are blocked"))
 
 
 async def _market_stream(url: str, symbols: Sequence[str], timeout_s: float) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from grvtmm.core.clock import NS_PER_S, Clock
-from grvtmm.core.events import Event, PositionUpdate, VenueError, VenueErrorKind, VenueStatus
+from grvtmm.core.events import Event, VenueError, VenueErrorKind, VenueStatus
 from grvtmm.venues.grvt import parse
 from grvtmm.venues.grvt.errors import AuthError
 from grvtmm.venues.grvt.errors import VenueError as GrvtError
@@ -59,6 +59,7 @@ class MarketFeed:
             TRADE: f"{symbol}@{trade_limit}",
         }
         self.book_ok = True
+        self._book_seq = 0
         self.book_failed_ns = 0
         self.connected = False
         self.parse_errors = 0
@@ -112,7 +113,15 @@ class MarketFeed:
 
     def _book(self, frame: dict[str, Any], verdict: Verdict, local_ns: int) -> None:
         first = verdict is Verdict.FIRST
-        self._emit(parse.book_event(frame, self.q, snapshot=first, local_ns=local_ns))
+        # The stream client has checked continuity, so deltas are chained to what was sent
+        # on; a gap is sent on with a predecessor that cannot match, so the book sees it too.
+        last = self._book_seq
+        prev = last if verdict is Verdict.NEXT else last - 1
+        event = parse.book_event(
+            frame, self.q, snapshot=first, local_ns=local_ns, prev_sequence=prev
+        )
+        self._book_seq = event.sequence
+        self._emit(event)
         if first and not self.book_ok:
             self._set_book_ok(True, "book stream restored")
 
@@ -233,15 +242,7 @@ class PrivateFeed:
         if stream == "v1.position" and feed.get("instrument") == symbol:
             lots, entry = parse.position_lots(feed, self.q)
             ts = parse.ns_field(feed, "event_time") or local_ns
-            return [
-                PositionUpdate(
-                    ts_ns=ts,
-                    local_ns=local_ns,
-                    symbol=symbol,
-                    size_lots=lots,
-                    entry_price_ticks=entry,
-                )
-            ]
+            return self.tracker.on_position(lots, entry, ts, local_ns)
         return []
 
     def _state(self, up: bool, detail: str) -> None:

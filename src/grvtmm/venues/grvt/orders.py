@@ -16,7 +16,6 @@ from grvtmm.core.events import (
     Event,
     OpenOrderInfo,
     OrderRejected,
-    PositionUpdate,
     ReconcileSnapshot,
     VenueError,
 )
@@ -37,7 +36,6 @@ log = logging.getLogger(__name__)
 
 _STUCK_NS: Final = 3 * NS_PER_S  # a cancel or create unanswered this long is looked up
 _FILL_LOOKBACK_NS: Final = 5 * NS_PER_S
-_STATE_READS: Final = 3
 
 
 def build_order(cmd: PlaceOrder, q: parse.Quantizer, sub_account_id: str) -> dict[str, Any]:
@@ -180,17 +178,16 @@ class OrderDesk:
     # ---- state ----------------------------------------------------------------------------
     async def reconcile(self) -> list[Event]:
         """Missed fills and order states first, then the venue's `ReconcileSnapshot`."""
+        asked_ns = self._clock.now_ns()
+        orders, positions, summary = await asyncio.gather(
+            self.rest.open_orders(self.base, self.quote),
+            self.rest.positions(self.base, self.quote),
+            self.rest.account_summary(),
+        )
+        # fills are read after the position, so every fill the position misses is among them
         events = await self._fills()
-        for _ in range(_STATE_READS):
-            seen = self.tracker.fill_count
-            orders, positions, summary = await asyncio.gather(
-                self.rest.open_orders(self.base, self.quote),
-                self.rest.positions(self.base, self.quote),
-                self.rest.account_summary(),
-            )
-            if self.tracker.fill_count == seen:
-                break  # no fill landed while reading: the three answers agree with our fills
         now = self._clock.now_ns()
+        events += self._position_report(positions, asked_ns, now)
         infos = self._ours(orders)
         for info in infos:
             events += self.tracker.on_state(info.state, now)
@@ -211,7 +208,7 @@ class OrderDesk:
                     )
                     for i in infos
                 ),
-                position_lots=self._position(positions)[0],
+                position_lots=self.tracker.position_lots() or 0,
                 equity=account.equity,
                 free_margin=account.free_margin,
                 used_margin=account.used_margin,
@@ -220,16 +217,15 @@ class OrderDesk:
         return events
 
     async def sync(self) -> list[Event]:
-        """REST stand-in for the private streams: fills, order states, position."""
-        events = await self._fills()
-        seen = self.tracker.fill_count
+        """REST stand-in for the private streams: order states, fills, position."""
+        asked_ns = self._clock.now_ns()
         orders, positions = await asyncio.gather(
             self.rest.open_orders(self.base, self.quote),
             self.rest.positions(self.base, self.quote),
         )
-        # A fill seen on the stream while reading would make this position stale.
-        steady = self.tracker.fill_count == seen
+        events = await self._fills()
         now = self._clock.now_ns()
+        events += self._position_report(positions, asked_ns, now)
         listed = set()
         for info in self._ours(orders):
             listed.add(info.state.client_order_id)
@@ -237,18 +233,18 @@ class OrderDesk:
         for order in self.tracker.live():
             if order.client_order_id not in listed and now - order.created_ns > _STUCK_NS:
                 events += await self._look_up(order.client_order_id)
-        if steady:
-            lots, entry = self._position(positions)
-            events.append(
-                PositionUpdate(
-                    ts_ns=now,
-                    local_ns=now,
-                    symbol=self.q.instrument.symbol,
-                    size_lots=lots,
-                    entry_price_ticks=entry,
-                )
-            )
         return events
+
+    def _position_report(
+        self, positions: list[dict[str, Any]], asked_ns: int, now_ns: int
+    ) -> list[Event]:
+        symbol = self.q.instrument.symbol
+        for p in positions:
+            if p.get("instrument") == symbol:
+                lots, entry = parse.position_lots(p, self.q)
+                report_ns = parse.ns_field(p, "event_time") or asked_ns
+                return self.tracker.on_position(lots, entry, report_ns, now_ns)
+        return self.tracker.on_position(0, 0.0, asked_ns, now_ns)
 
     async def check_stuck(self) -> list[Event]:
         """Look up orders whose cancel has gone unanswered for a while."""
@@ -284,12 +280,6 @@ class OrderDesk:
     def _ours(self, orders: list[dict[str, Any]]) -> list[parse.OrderInfo]:
         symbol = self.q.instrument.symbol
         return [parse.parse_order(o, self.q) for o in orders if parse.order_instrument(o) == symbol]
-
-    def _position(self, positions: list[dict[str, Any]]) -> tuple[int, float]:
-        for p in positions:
-            if p.get("instrument") == self.q.instrument.symbol:
-                return parse.position_lots(p, self.q)
-        return 0, 0.0
 
     async def account_update(self) -> AccountUpdate:
         account = parse.parse_account(await self.rest.account_summary())

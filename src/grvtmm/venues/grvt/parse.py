@@ -152,9 +152,18 @@ def _exact_units(text: object, unit: Decimal, field: str) -> int:
 
 # ---- market data ----------------------------------------------------------------------------
 def book_event(
-    frame: Mapping[str, Any], q: Quantizer, *, snapshot: bool, local_ns: int
+    frame: Mapping[str, Any],
+    q: Quantizer,
+    *,
+    snapshot: bool,
+    local_ns: int,
+    prev_sequence: int | None = None,
 ) -> BookSnapshot | BookDelta:
-    """A `v1.book.d` / `v1.book.s` frame → BookSnapshot (first of a subscription) or BookDelta."""
+    """A `v1.book.d` / `v1.book.s` frame → BookSnapshot (first of a subscription) or BookDelta.
+
+    `prev_sequence` replaces the frame's own `prev_sequence_number` when the caller has already
+    checked continuity (GRVT numbers snapshots 0, so a first delta never names it).
+    """
     feed = frame.get("feed")
     if not isinstance(feed, dict):
         raise ParseError("book frame without feed")
@@ -167,7 +176,7 @@ def book_event(
         return BookSnapshot(
             ts_ns=ts, local_ns=local_ns, symbol=symbol, bids=bids, asks=asks, sequence=seq
         )
-    prev = frame.get("prev_sequence_number")
+    prev = frame.get("prev_sequence_number") if prev_sequence is None else prev_sequence
     return BookDelta(
         ts_ns=ts,
         local_ns=local_ns,

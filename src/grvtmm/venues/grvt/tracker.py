@@ -5,17 +5,29 @@ Create acks carry `order_id "0x00"` and state PENDING, so nothing is reported on
 order is accepted when GRVT reports it OPEN. A PENDING order that ends REJECTED — or CANCELLED
 with a reject-type reason such as FAIL_POST_ONLY — never rested and becomes `OrderRejected`;
 other cancels become `OrderCanceled`. Fills are unique by `trade_id`.
+
+The venue's position is kept as its last report (stream or REST, stamped with the report's
+exchange time) plus the fills stamped after it, and re-sent after every fill and report: a REST
+read that raced a fill, or a fill that arrives after a report already counting it, is corrected
+at once instead of leaving the engine's position off by that fill.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
 from grvtmm.core.commands import PlaceOrder
-from grvtmm.core.events import Event, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected
+from grvtmm.core.events import (
+    Event,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    PositionUpdate,
+)
 from grvtmm.core.types import Side
 from grvtmm.venues.grvt.errors import REJECT_REASONS
 from grvtmm.venues.grvt.parse import FillInfo, OrderInfo, OrderState
@@ -54,7 +66,10 @@ class OrderTracker:
         self._trade_ids: OrderedDict[str, None] = OrderedDict()
         self.duplicate_fills = 0
         self.last_fill_ns = 0
-        self.fill_count = 0
+        self._base_lots: int | None = None
+        self._base_ns = 0
+        self._entry_ticks = 0.0
+        self._recent: deque[tuple[int, int]] = deque(maxlen=_MAX_TRADE_IDS)
 
     # ---- our actions ----------------------------------------------------------------------
     def placed(self, cmd: PlaceOrder, now_ns: int) -> None:
@@ -134,7 +149,7 @@ class OrderTracker:
             return []
         self._trade_ids[key] = None
         self.last_fill_ns = max(self.last_fill_ns, fill.event_ns)
-        self.fill_count += 1
+        self._recent.append((fill.event_ns, fill.side * fill.size_lots))
         if len(self._trade_ids) > _MAX_TRADE_IDS:
             self._trade_ids.popitem(last=False)
         order = self.orders.get(fill.client_order_id)
@@ -144,21 +159,50 @@ class OrderTracker:
             leaves = order.leaves_lots
             if leaves == 0:
                 self._finish(order)
-        return [
-            OrderFilled(
-                ts_ns=fill.event_ns or local_ns,
-                local_ns=local_ns,
-                client_order_id=fill.client_order_id,
-                trade_id=fill.trade_id,
-                symbol=self.symbol,
-                side=fill.side,
-                price_ticks=fill.price_ticks,
-                size_lots=fill.size_lots,
-                fee=Decimal(fill.fee),
-                is_maker=fill.is_maker,
-                leaves_lots=leaves,
-            )
-        ]
+        filled = OrderFilled(
+            ts_ns=fill.event_ns or local_ns,
+            local_ns=local_ns,
+            client_order_id=fill.client_order_id,
+            trade_id=fill.trade_id,
+            symbol=self.symbol,
+            side=fill.side,
+            price_ticks=fill.price_ticks,
+            size_lots=fill.size_lots,
+            fee=Decimal(fill.fee),
+            is_maker=fill.is_maker,
+            leaves_lots=leaves,
+        )
+        if self._base_lots is None:
+            return [filled]
+        return [filled, self._position_event(fill.event_ns or local_ns, local_ns)]
+
+    # ---- position ----------------------------------------------------------------------------
+    def on_position(
+        self, lots: int, entry_ticks: float, report_ns: int, local_ns: int
+    ) -> list[Event]:
+        """A position report that counts every fill stamped up to `report_ns`."""
+        if self._base_lots is not None and report_ns < self._base_ns:
+            return []  # older than the report we already have
+        self._base_lots, self._base_ns, self._entry_ticks = lots, report_ns, entry_ticks
+        while self._recent and self._recent[0][0] <= report_ns:
+            self._recent.popleft()
+        return [self._position_event(report_ns, local_ns)]
+
+    def position_lots(self) -> int | None:
+        """The venue's position: last report plus the fills after it (None before a report)."""
+        if self._base_lots is None:
+            return None
+        base_ns = self._base_ns
+        return self._base_lots + sum(lots for ts, lots in self._recent if ts > base_ns)
+
+    def _position_event(self, ts_ns: int, local_ns: int) -> PositionUpdate:
+        return PositionUpdate(
+            ts_ns=ts_ns,
+            local_ns=local_ns,
+            symbol=self.symbol,
+            size_lots=self.position_lots() or 0,
+            entry_price_ticks=self._entry_ticks,
+        )
 
     def vanished(self, cid: int, local_ns: int) -> list[Event]:
         """The venue has no record of an order we track: it never reached the book."""

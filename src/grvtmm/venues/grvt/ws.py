@@ -48,21 +48,30 @@ def primary(selector: str) -> str:
 
 
 class SequenceTracker:
-    """Per-subscription sequence continuity (pure; one instance per connection)."""
+    """Per-subscription sequence continuity (pure; one instance per connection).
 
-    __slots__ = ("_acked", "_last")
+    GRVT numbers snapshots 0 and the deltas after them from the subscription's
+    `first_sequence_number`; a snapshot may also carry a running number, and then the deltas
+    simply continue from it.
+    """
+
+    __slots__ = ("_acked", "_first", "_last")
 
     def __init__(self) -> None:
         self._last: dict[Key, int | None] = {}
         self._acked: dict[Key, bool] = {}
+        self._first: dict[Key, int | None] = {}
 
     def expect(self, key: Key) -> None:
         """A subscribe was sent: ignore frames until `acked`, then take the next as first."""
         self._last[key] = None
         self._acked[key] = False
+        self._first[key] = None
 
-    def acked(self, key: Key) -> None:
+    def acked(self, key: Key, first_sequence: int | None = None) -> None:
+        """The subscribe was acknowledged; deltas after a 0 snapshot start at `first_sequence`."""
         self._acked[key] = True
+        self._first[key] = first_sequence
 
     def check(self, key: Key, seq: int, prev: int | None) -> Verdict:
         if not self._acked.get(key, True):
@@ -71,6 +80,12 @@ class SequenceTracker:
         if last is None or seq == 0:
             self._last[key] = seq
             return Verdict.FIRST
+        if last == 0:
+            first = self._first.get(key)
+            if first is not None and seq != first:
+                return Verdict.STALE if seq < first else Verdict.GAP
+            self._last[key] = seq
+            return Verdict.NEXT
         if seq == last:
             return Verdict.DUPLICATE
         if seq == last + 1 or (prev is not None and prev == last and seq > last):
@@ -279,7 +294,20 @@ class JsonRpcStream:
                 self._on_error(key, err)
             return
         if method == "subscribe":
-            self._tracker.acked(key)
+            self._tracker.acked(key, _first_sequence(msg.get("result")))
+
+
+def _first_sequence(result: object) -> int | None:
+    """The (single) `first_sequence_number` of a subscribe result, if it names one."""
+    if not isinstance(result, dict):
+        return None
+    firsts = result.get("first_sequence_number")
+    if isinstance(firsts, list) and len(firsts) == 1:
+        try:
+            return int(firsts[0])
+        except (TypeError, ValueError):
+            return None
+    return None
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:
