@@ -370,17 +370,19 @@ class Monitor:
     def _on_position(self, e: ev.PositionUpdate) -> None:
         ledger = self._position
         if e.size_lots != ledger.position_lots:
-            mark = self._mark_ticks
-            ledger.adopt(e.size_lots, e.entry_price_ticks or mark)
-            # The session values a corrected position from now: its earlier PnL is unknown.
-            self.session.stats.ledger.adopt(e.size_lots, mark or e.entry_price_ticks)
+            # Same entry as the engine takes, so the session PnL stays the engine's.
+            entry = e.entry_price_ticks or self._mark_ticks
+            ledger.adopt(e.size_lots, entry)
+            self.session.stats.ledger.adopt(e.size_lots, entry)
 
     def _on_reconcile(self, e: ev.ReconcileSnapshot) -> None:
         self._venue_equity = e.equity
         self._free_margin = e.free_margin
         ledger = self._position
         if e.position_lots != ledger.position_lots:
-            ledger.adopt(e.position_lots, self._mark_ticks or ledger.avg_entry_ticks)
+            entry = self._mark_ticks or ledger.avg_entry_ticks
+            ledger.adopt(e.position_lots, entry)
+            self.session.stats.ledger.adopt(e.position_lots, entry)
 
     def _on_venue_error(self, e: ev.VenueError) -> None:
         _bump(self.totals.venue_errors, e.kind.value)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +43,8 @@ RECENT_WINDOW_NS = 60 * NS_PER_S
 RECENT_MAX = 65_536
 """Cap on the timestamps a `RecentCount` keeps (its count saturates there)."""
 DEFAULT_CAPACITY = 86_400
+MAX_QUERY_POINTS = 10_000
+"""Upper bound on the points one query returns (keeps a query to a few ms of the loop)."""
 DEFAULT_EXTREMES: tuple[str, ...] = ("mid", "equity")
 NICE_STEPS: tuple[int, ...] = (1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1200,
                                1800, 3600, 7200, 10800, 21600, 43200, 86400)  # fmt: skip
@@ -92,7 +94,7 @@ class SeriesBuffer:
         """Event time at or after which the next point is due (read on the hot path)."""
         self._index = {name: i for i, name in enumerate(self.fields)}
         self._ts: IntArray = np.zeros(capacity, dtype=np.int64)
-        self._values: FloatArray = np.full((len(self.fields), capacity), np.nan)
+        self._values: FloatArray = np.full((capacity, len(self.fields)), np.nan)  # row = point
         self._head = 0  # next row to write
         self._count = 0
         self._last_slot_ns = 0
@@ -118,7 +120,7 @@ class SeriesBuffer:
         self._last_slot_ns = slot_ns
         row = self._head
         self._ts[row] = slot_ns
-        self._values[:, row] = values
+        self._values[row] = values
         self._head = (row + 1) % self.capacity
         self._count = min(self._count + 1, self.capacity)
         self.next_due_ns = slot_ns + interval
@@ -129,20 +131,38 @@ class SeriesBuffer:
         self._count = 0
         self.next_due_ns = 0
 
-    def _ordered(self) -> tuple[IntArray, FloatArray]:
-        """All stored points, oldest first."""
+    def _physical(self, logical: int) -> int:
+        """Row of the `logical`-th oldest point."""
+        first = self._head if self._count == self.capacity else 0
+        return (first + logical) % self.capacity
+
+    def _search(self, ts_ns: int, side: Literal["left", "right"]) -> int:
+        """Logical index where `ts_ns` would go among the points (oldest first)."""
         n = self._count
-        if n < self.capacity:
-            return self._ts[:n], self._values[:, :n]
-        h = self._head
-        ts = np.concatenate((self._ts[h:], self._ts[:h]))
-        values = np.concatenate((self._values[:, h:], self._values[:, :h]), axis=1)
-        return ts, values
+        first = self._head if n == self.capacity else 0
+        if first == 0:
+            return int(np.searchsorted(self._ts[:n], ts_ns, side=side))
+        # wrapped: rows first.. hold the older points, rows ..first the newer ones
+        older = self._ts[first:]
+        i = int(np.searchsorted(older, ts_ns, side=side))
+        if i < len(older):
+            return i
+        return len(older) + int(np.searchsorted(self._ts[:first], ts_ns, side=side))
+
+    def _range(self, lo: int, hi: int) -> tuple[IntArray, FloatArray]:
+        """Points with logical index lo..hi-1, oldest first (copies only that range)."""
+        if hi <= lo:
+            return self._ts[:0], self._values[:0]
+        a, b = self._physical(lo), self._physical(hi - 1) + 1
+        if a < b:
+            return self._ts[a:b], self._values[a:b]
+        ts = np.concatenate((self._ts[a:], self._ts[:b]))
+        return ts, np.concatenate((self._values[a:], self._values[:b]))
 
     def query(
         self, start_ns: int | None = None, end_ns: int | None = None, max_points: int = 1000
     ) -> dict[str, Any]:
-        """Points with `start_ns <= ts_ns <= end_ns`, at most `max_points` of them.
+        """Points with `start_ns <= ts_ns <= end_ns`, at most `max_points` (≤ MAX_QUERY_POINTS).
 
         Returns JSON-ready columns: `ts_ns`, one list per field, `<field>_min`/`<field>_max`
         for the extreme fields, and `interval_ns`, `bucket_ns` (0 when not downsampled),
@@ -150,10 +170,10 @@ class SeriesBuffer:
         """
         if max_points < 1:
             raise ValueError("max_points must be positive")
-        ts, values = self._ordered()
-        lo = 0 if start_ns is None else int(np.searchsorted(ts, start_ns, side="left"))
-        hi = len(ts) if end_ns is None else int(np.searchsorted(ts, end_ns, side="right"))
-        ts, values = ts[lo:hi], values[:, lo:hi]
+        max_points = min(max_points, MAX_QUERY_POINTS)
+        lo = 0 if start_ns is None else self._search(start_ns, "left")
+        hi = self._count if end_ns is None else self._search(end_ns, "right")
+        ts, values = self._range(lo, hi)
         if len(ts) <= max_points:
             return self._columns(ts, values, values, values, 0)
         bucket_ns = self._bucket_ns(int(ts[0]), int(ts[-1]), max_points)
@@ -161,9 +181,9 @@ class SeriesBuffer:
         # ts is sorted, so each bucket is a contiguous run: its rows start where the id changes.
         starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
         ends = np.r_[starts[1:], len(ts)] - 1
-        lows = np.fmin.reduceat(values, starts, axis=1)
-        highs = np.fmax.reduceat(values, starts, axis=1)
-        return self._columns(ts[ends], values[:, ends], lows, highs, bucket_ns)
+        lows = np.fmin.reduceat(values, starts, axis=0)
+        highs = np.fmax.reduceat(values, starts, axis=0)
+        return self._columns(ts[ends], values[ends], lows, highs, bucket_ns)
 
     def _bucket_ns(self, first_ns: int, last_ns: int, max_points: int) -> int:
         """Bucket width: the smallest step of `NICE_STEPS` (× the cadence) that gives at most
@@ -195,17 +215,19 @@ class SeriesBuffer:
             "ts_ns": ts.tolist(),
         }
         for name, i in self._index.items():
-            out[name] = _json_floats(last[i])
+            out[name] = _json_floats(last[:, i])
         for name in self.extremes:
             i = self._index[name]
-            out[f"{name}_min"] = _json_floats(lows[i])
-            out[f"{name}_max"] = _json_floats(highs[i])
+            out[f"{name}_min"] = _json_floats(lows[:, i])
+            out[f"{name}_max"] = _json_floats(highs[:, i])
         return out
 
 
 def _json_floats(column: FloatArray) -> list[float | None]:
-    isfinite = math.isfinite
-    return [x if isfinite(x) else None for x in column.tolist()]
+    out: list[float | None] = column.tolist()
+    for i in np.flatnonzero(~np.isfinite(column)).tolist():
+        out[i] = None
+    return out
 
 
 class RecentCount:

@@ -479,17 +479,31 @@ def test_pnl_today_resets_when_the_clock_passes_midnight_without_events() -> Non
     assert s["pnl_total"] != 0.0
 
 
-def test_a_venue_position_correction_is_valued_from_the_mid() -> None:
+def test_a_venue_position_correction_takes_the_venue_entry_like_the_engine() -> None:
     sc = Script()
     sc.book(10_000, 10_002)
     sc.start()
     sc.monitor.publish(
-        PositionUpdate(**sc.stamp(), symbol=INST.symbol, size_lots=4, entry_price_ticks=9_000.0)
+        PositionUpdate(**sc.stamp(), symbol=INST.symbol, size_lots=4, entry_price_ticks=9_991.0)
     )
     assert sc.summary()["position_lots"] == 4
-    assert sc.summary()["pnl_total"] == pytest.approx(0.0)
-    sc.book(10_010, 10_012)
     assert sc.summary()["pnl_total"] == pytest.approx(10 * 0.01 * 0.04)
+    sc.book(10_010, 10_012)
+    assert sc.summary()["pnl_total"] == pytest.approx(20 * 0.01 * 0.04)
+
+
+def test_a_reconcile_correction_mid_session_is_valued_at_the_mid_like_the_engine() -> None:
+    sc = Script()
+    sc.book(10_000, 10_002)
+    sc.start()
+    sc.monitor.publish(
+        ReconcileSnapshot(**sc.stamp(), symbol=INST.symbol, open_orders=(), position_lots=-3,
+                          equity=1000.0, free_margin=1000.0)
+    )  # fmt: skip
+    assert sc.summary()["position_lots"] == -3
+    assert sc.summary()["pnl_total"] == pytest.approx(0.0)
+    sc.book(9_990, 9_992)
+    assert sc.summary()["pnl_total"] == pytest.approx(10 * 0.01 * 0.03)
 
 
 def test_a_position_held_at_a_start_without_a_book_is_valued_from_the_first_mid() -> None:

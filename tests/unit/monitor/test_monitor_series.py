@@ -48,6 +48,16 @@ def test_ring_keeps_the_newest_points_in_order() -> None:
     assert out["ts_ns"] == [i * NS_PER_S for i in range(3, 8)]
 
 
+def test_a_range_across_the_ring_wrap() -> None:
+    buf = SeriesBuffer(("mid", "x"), capacity=5, extremes=("mid",))
+    _fill(buf, [float(i) for i in range(8)])  # rows hold 5, 6, 7 | 3, 4
+    out = buf.query(4 * NS_PER_S, 6 * NS_PER_S)
+    assert out["mid"] == [4.0, 5.0, 6.0]
+    assert buf.query(0, 3 * NS_PER_S)["mid"] == [3.0]
+    assert buf.query(7 * NS_PER_S, 99 * NS_PER_S)["mid"] == [7.0]
+    assert buf.query(5 * NS_PER_S, 4 * NS_PER_S)["mid"] == []
+
+
 def test_query_bounds_are_inclusive() -> None:
     buf = SeriesBuffer(("mid", "x"), extremes=("mid",))
     _fill(buf, [float(i) for i in range(10)])
