@@ -49,7 +49,13 @@ def engine_view(snapshot: EngineSnapshot) -> dict[str, Any]:
     }
 
 
+MAX_LABELS = 64
+"""Distinct keys a lifetime counter keeps (they become Prometheus labels); the rest: "other"."""
+
+
 def _bump(counts: dict[str, int], key: str) -> None:
+    if key not in counts and len(counts) >= MAX_LABELS:
+        key = "other"
     counts[key] = counts.get(key, 0) + 1
 
 

@@ -24,7 +24,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 SinkDrops = Callable[[], Mapping[str, int]]
 
-_SESSION_GAUGES: tuple[tuple[str, str | None, str], ...] = (
+_SESSION_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("session_runtime_seconds", "runtime_s", "Runtime of the current session in seconds"),
     ("session_fills", "fills", "Our fills in the current session"),
     ("session_volume_notional", "session_volume", "Notional traded in the current session"),
@@ -43,7 +43,6 @@ _SESSION_GAUGES: tuple[tuple[str, str | None, str], ...] = (
     ("fills_last_minute", "fills_last_min", "Our fills in the last 60 s"),
     ("cancels_last_minute", "cancels_last_min", "Venue-confirmed cancels in the last 60 s"),
     ("effective_liquidity_k", "effective_liquidity_k", "Fill-intensity decay k in use"),
-    ("session_id", None, "Ordinal of the current session (0 = before the first start)"),
 )
 
 
@@ -89,9 +88,13 @@ class MonitorCollector(Collector):
         )
 
     def _session(self, summary: Mapping[str, Any]) -> Iterable[Metric]:
+        yield GaugeMetricFamily(
+            "grvtmm_session_id",
+            "Ordinal of the current session (0 = before the first start)",
+            summary["session"]["id"],
+        )
         for name, key, doc in _SESSION_GAUGES:
-            value = summary["session"]["id"] if key is None else summary[key]
-            yield GaugeMetricFamily(f"grvtmm_{name}", doc, _f(value))
+            yield GaugeMetricFamily(f"grvtmm_{name}", doc, _f(summary[key]))
 
     def _labelled(self, summary: Mapping[str, Any]) -> Iterable[Metric]:
         mode = GaugeMetricFamily(

@@ -2,8 +2,8 @@
 
 A point is taken at most once per `interval_ns` of event time (our receive clock), stamped with
 the cadence boundary it falls on; quiet stretches leave gaps rather than repeated points. Memory
-is fixed: one int64 column for time and one float64 column per field, `capacity` rows each
-(86 400 rows × 9 columns ≈ 6 MB for 24 h at 1 s).
+is fixed: an int64 time array and a float64 matrix of `capacity` rows × one column per field
+(86 400 rows × (1 + 8) columns ≈ 6 MB for 24 h at 1 s).
 
 Downsampling (`query` with more points in range than `max_points`) groups the points into at
 most `max_points` equal time buckets (a round number of cadence steps wide, aligned on
@@ -109,7 +109,7 @@ class SeriesBuffer:
     def record(self, now_ns: int, values: Sequence[float]) -> bool:
         """Store `values` (one per field) at the cadence boundary of `now_ns`.
 
-        Returns False (nothing stored) when that boundary already has a point.
+        Returns False (nothing stored) when that boundary is not newer than the last point.
         """
         if len(values) != len(self.fields):
             raise ValueError(f"expected {len(self.fields)} values, got {len(values)}")
@@ -125,11 +125,6 @@ class SeriesBuffer:
         self._count = min(self._count + 1, self.capacity)
         self.next_due_ns = slot_ns + interval
         return True
-
-    def clear(self) -> None:
-        self._head = 0
-        self._count = 0
-        self.next_due_ns = 0
 
     def _physical(self, logical: int) -> int:
         """Row of the `logical`-th oldest point."""

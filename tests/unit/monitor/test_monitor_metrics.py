@@ -30,7 +30,7 @@ from grvtmm.core.events import (
     ReconcileSnapshot,
 )
 from grvtmm.core.types import Instrument, Side
-from grvtmm.monitor.metrics import Monitor
+from grvtmm.monitor.metrics import MAX_LABELS, Monitor
 from grvtmm.monitor.summary import SessionStats
 
 INST = Instrument("BNB_USDT_Perp", Decimal("0.01"), Decimal("0.01"), Decimal("0.01"))
@@ -368,6 +368,17 @@ def test_rejects_and_warnings_by_reason() -> None:
     assert s["rejects"] == 3
     assert s["reject_reasons"] == {"FAIL_POST_ONLY": 2, "margin": 1}
     assert s["warnings"] == {"book_gap": 2, "unknown_order": 1}
+
+
+def test_lifetime_counters_keep_a_bounded_set_of_labels() -> None:
+    sc = Script()
+    for i in range(100):
+        sc.monitor.publish(OrderRejected(**sc.stamp(), client_order_id=i, reason=f"order {i} bad"))
+    rejects = sc.monitor.totals.rejects
+    assert len(rejects) == MAX_LABELS + 1
+    assert rejects["other"] == 100 - MAX_LABELS
+    assert sum(rejects.values()) == 100
+    assert sc.summary()["rejects"] == 100
 
 
 def test_breaker_trips_from_events() -> None:
