@@ -191,3 +191,16 @@ def test_same_seed_gives_identical_results() -> None:
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
     assert a != c
     assert a["fills"] > 0 and a["end_position"] == 0 and a["final_mode"] == "stopped"
+
+
+def test_post_only_bounces_are_not_retried_in_a_tight_loop_at_zero_latency() -> None:
+    settings = SimRunSettings(fees=NO_FEES, entry_latency_ns=0, response_latency_ns=0)
+    run, source = start_run(
+        StrategyConfig(), SyntheticParams(trade_rate_per_s=4.0), settings=settings
+    )
+    run.loop.run(source, until_ns=START + 300 * NS_PER_S)
+    summary = run.stats.summary(run.engine.mark_ticks())
+    assert run.clock.now_ns() >= START + 299 * NS_PER_S  # the run finished its time span
+    # at most one bounce per side per cooldown period
+    assert summary["rejects"] <= 2 * 300 * NS_PER_S // run.engine.settings.reject_cooldown_ns
+    assert summary["fills"] > 0

@@ -28,6 +28,7 @@ from grvtmm.strategy.base import AccountView, QuoteTarget, Strategy
 from grvtmm.strategy.params import StrategyConfig
 
 M = EngineMode
+_STANDALONE_CANCELS = frozenset({"side_off", "duplicate", "away"})
 
 
 def is_post_only_reject(reason: str) -> bool:
@@ -52,6 +53,9 @@ class EngineSettings:
     error_storm_window_ns: int = 60 * NS_PER_S
     flatten: fl.FlattenParams = field(default_factory=fl.FlattenParams)
     reconcile_timeout_ns: int = 5 * NS_PER_S
+    reject_cooldown_ns: int = 250_000_000
+    """After a reject, event-driven strategies wait this long before placing on that side again
+    (otherwise a post-only bounce is retried at once, every round trip, until the book moves)."""
     flatten_on_start: bool = False
     """A position found on the venue at start is adopted (False) or flattened first (True)."""
 
@@ -124,6 +128,7 @@ class Engine:
         self._last_market_ns = start_ns
         self._next_decision_ns = 0
         self._decided_key: tuple[int, int, int, int] = (0, 0, 0, -1)
+        self._cooldown_until = {Side.BUY: 0, Side.SELL: 0}
         self._reconcile_sent_ns = 0
         self._venue_equity = math.nan
         self._free_margin = math.nan
@@ -324,6 +329,8 @@ class Engine:
             return []
         if order is not None:
             self._close_order_done(order, e.local_ns, e.code)
+            if not order.reduce_only:
+                self._cooldown_until[order.side] = e.local_ns + self.settings.reject_cooldown_ns
         return self._react(e.local_ns)
 
     def _on_cancel_rejected(self, e: ev.CancelRejected) -> list[Command]:
@@ -485,11 +492,17 @@ class Engine:
             self._publish_target(now, target)
         self._target = target
         params = self.strategy.requote
+        interval = self.strategy.decision_interval_ns
         cmds: list[Command] = []
         for side, want, live in ((Side.BUY, target.bid, bids), (Side.SELL, target.ask, asks)):
             if not live and want is None:
                 continue
             plan = plan_side(side, want, live, params, now)
+            if plan.places and now < self._cooldown_until[side] and not interval:
+                # Just bounced: let the book move first. Keep only the cancels that stand on
+                # their own (side off, duplicates, quotes the market moved through).
+                plan.places.clear()
+                plan.cancels = [c for c in plan.cancels if c.reason in _STANDALONE_CANCELS]
             if not plan.places and not plan.cancels:
                 continue
             places: list[Command] = [
