@@ -97,6 +97,57 @@ def demo(
         console.print(f"summary written to {json_path}")
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default 8080)")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="database, key file, password")] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="demo | live (default: live with GRVT keys, else demo)")
+    ] = None,
+) -> None:
+    """API + dashboard + engine in one process. Without GRVT keys it runs the offline demo."""
+    import asyncio
+
+    from grvtmm.logs import setup_logging
+    from grvtmm.serve import ServeError
+    from grvtmm.serve import serve as run_server
+    from grvtmm.settings import Settings
+
+    overrides = {
+        k: v
+        for k, v in {"host": host, "port": port, "data_dir": data_dir, "mode": mode}.items()
+        if v is not None
+    }
+    if mode is not None and mode not in ("demo", "paper", "live"):
+        raise typer.BadParameter("mode must be demo, paper or live")
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    setup_logging(json_lines=settings.log_json)
+    try:
+        asyncio.run(run_server(settings))
+    except ServeError as exc:
+        console.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command("set-password")
+def set_password(
+    data_dir: Annotated[Path | None, typer.Option(help="where the password hash lives")] = None,
+) -> None:
+    """Set the operator password (asked twice, never echoed; stored as an argon2 hash)."""
+    from grvtmm.api.auth import PasswordError, PasswordFile
+    from grvtmm.settings import Settings
+
+    settings = Settings(**({"data_dir": data_dir} if data_dir else {}))  # type: ignore[arg-type]
+    password = typer.prompt("New operator password", hide_input=True, confirmation_prompt=True)
+    try:
+        PasswordFile(settings.data_dir / "admin_password.argon2").set(password)
+    except PasswordError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"password set in {settings.data_dir / 'admin_password.argon2'}")
+
+
 def main() -> None:
     app()
 
