@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from grvtmm import __version__
 from grvtmm.api.app import create_app
@@ -138,6 +139,7 @@ class Server:
         self.services: Services | None = None
         self.store: Store | None = None
         self.uvicorn: uvicorn.Server | None = None
+        self.app: FastAPI | None = None
         self.port = settings.port
         self.started = asyncio.Event()
 
@@ -219,7 +221,7 @@ class Server:
         """Serve until SIGINT/SIGTERM, then stop the engine (flatten, bounded) and exit."""
         assert self.node is not None and self.services is not None
         node = self.node
-        app = create_app(self.services, STATIC_DIR)
+        app = self.app = create_app(self.services, STATIC_DIR)
         config = uvicorn.Config(
             app,
             host=self.settings.host,

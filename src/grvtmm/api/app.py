@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from grvtmm.api.deps import Services, authenticate_ws
+from grvtmm.api.deps import AuthDep, Services, authenticate_ws
 from grvtmm.api.routes import config, engine, monitor, system
 
 SECURITY_HEADERS = {
@@ -29,8 +31,8 @@ def create_app(services: Services, static_dir: Path | None = None) -> FastAPI:
     app = FastAPI(
         title="grvt-mm",
         version=services.version,
-        openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.services = services
@@ -46,6 +48,11 @@ def create_app(services: Services, static_dir: Path | None = None) -> FastAPI:
 
     for module in (system, engine, config, monitor):
         app.include_router(module.router)
+
+    @app.get("/api/openapi.json", tags=["system"], include_in_schema=False)
+    def openapi_schema(_: AuthDep) -> dict[str, Any]:
+        """The OpenAPI schema (login required, like every route but /healthz)."""
+        return app.openapi()
 
     @app.websocket("/ws/stream")
     async def stream(websocket: WebSocket) -> None:
@@ -63,3 +70,16 @@ def create_app(services: Services, static_dir: Path | None = None) -> FastAPI:
     if static_dir is not None and (static_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=static_dir, html=True), name="dashboard")
     return app
+
+
+def http_routes(app: FastAPI) -> list[APIRoute]:
+    """Every HTTP route of the app, including those of included routers."""
+    found: list[APIRoute] = []
+    pending: list[Any] = list(app.routes)
+    while pending:
+        route = pending.pop()
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif hasattr(route, "original_router"):
+            pending.extend(route.original_router.routes)
+    return found

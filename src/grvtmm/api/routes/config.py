@@ -28,7 +28,7 @@ def _unprocessable(exc: ValidationError) -> HTTPException:
         {"loc": ["body", *map(str, e["loc"])], "msg": e["msg"], "type": e["type"]}
         for e in exc.errors(include_url=False, include_input=False)
     ]
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail)
+    return HTTPException(422, detail)
 
 
 async def _apply(services: Services, config: StrategyConfig) -> None:

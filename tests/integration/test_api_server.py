@@ -1,0 +1,231 @@
+"""The server for real: `Server` (demo mode) with uvicorn on 127.0.0.1, driven over HTTP and WS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import websockets
+
+from fakes import eventually
+from grvtmm.api.app import http_routes
+from grvtmm.api.auth import COOKIE_NAME, CSRF_HEADER
+from grvtmm.core.clock import LiveClock
+from grvtmm.core.events import EngineMode
+from grvtmm.serve import ServeError, Server
+from grvtmm.settings import Settings
+
+PASSWORD = "operator-password-1"
+API_KEY = "test-api-key-7f3a9c1e5b"
+API_SECRET = "0x" + "ab12" * 16
+CSRF = {CSRF_HEADER: "1"}
+
+
+@dataclass
+class Running:
+    server: Server
+    base: str
+    client: httpx.AsyncClient
+    data_dir: Path
+
+    @property
+    def engine(self) -> Any:
+        assert self.server.node is not None
+        return self.server.node.engine
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    settings = Settings(
+        host="127.0.0.1",
+        port=0,
+        data_dir=tmp_path / "data",
+        admin_password=PASSWORD,  # type: ignore[arg-type]
+        demo_speed=20.0,
+    )
+    server = Server(settings, LiveClock())
+    await server.setup()
+    task = asyncio.create_task(server.run())
+    with anyio.fail_after(20):
+        await server.started.wait()
+    base = f"http://127.0.0.1:{server.port}"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        yield Running(server, base, client, tmp_path / "data")
+    server.request_exit()
+    with anyio.fail_after(90):
+        await task
+
+
+async def login(client: httpx.AsyncClient) -> str:
+    response = await client.post("/api/auth/login", json={"password": PASSWORD})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+@pytest.mark.anyio
+async def test_every_route_refuses_anonymous_calls(running: Running) -> None:
+    assert running.server.services is not None
+    assert running.server.app is not None
+    app_routes = http_routes(running.server.app)
+    anonymous = httpx.AsyncClient(base_url=running.base, timeout=10)
+    checked = 0
+    async with anonymous:
+        for route in app_routes:
+            if route.path in ("/healthz", "/metrics", "/api/auth/login"):
+                continue
+            path = route.path.replace("{action}", "start")
+            for method in route.methods:
+                response = await anonymous.request(method, path, json={})
+                assert response.status_code == 401, (method, path, response.status_code)
+                checked += 1
+        assert checked >= 15
+        assert (await anonymous.get("/healthz")).json() == {"ok": True}
+        with pytest.raises(websockets.InvalidStatus):
+            async with websockets.connect(running.base.replace("http", "ws") + "/ws/stream"):
+                pass
+
+
+@pytest.mark.anyio
+async def test_login_cookie_flags_bearer_and_csrf(running: Running) -> None:
+    client = running.client
+    wrong = await client.post("/api/auth/login", json={"password": "nope-nope-nope"})
+    assert wrong.status_code == 401
+    response = await client.post("/api/auth/login", json={"password": PASSWORD})
+    cookie = response.headers["set-cookie"]
+    assert f"{COOKIE_NAME}=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    token = response.json()["token"]
+    assert token not in str(response.url)
+    # cookie-authenticated state change without the CSRF header is refused
+    assert (await client.post("/api/engine/pause")).status_code == 403
+    assert (await client.post("/api/engine/pause", headers=CSRF)).status_code == 200
+    # scripts use the bearer token and need no CSRF header
+    bearer = httpx.AsyncClient(base_url=running.base, headers={"Authorization": f"Bearer {token}"})
+    async with bearer:
+        status = (await bearer.post("/api/engine/resume")).json()
+        assert status["engine"]["mode"] == "running"
+        assert (await bearer.post("/api/auth/logout")).status_code == 200
+        assert (await bearer.get("/api/status")).status_code == 401
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+@pytest.mark.anyio
+async def test_login_is_rate_limited(running: Running) -> None:
+    codes = [
+        (
+            await running.client.post("/api/auth/login", json={"password": f"bad-{i}-xxxx"})
+        ).status_code
+        for i in range(7)
+    ]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
+
+
+@pytest.mark.anyio
+async def test_strategy_config_validation_and_live_update(running: Running) -> None:
+    client = running.client
+    await login(client)
+    bad = await client.put("/api/config/strategy", json={"gamma": -1}, headers=CSRF)
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["body", "gamma"]
+    unknown = await client.put("/api/config/strategy", json={"gamma_typo": 1}, headers=CSRF)
+    assert unknown.status_code == 422 and "gamma_typo" in unknown.text
+    ok = await client.put("/api/config/strategy", json={"gamma": 0.3}, headers=CSRF)
+    assert ok.status_code == 200 and ok.json()["gamma"] == 0.3
+    assert running.engine.config.gamma == 0.3
+    assert (await client.get("/api/config/strategy")).json()["gamma"] == 0.3
+    symbol = await client.put("/api/config/strategy", json={"symbol": "XRP-PERP"}, headers=CSRF)
+    assert symbol.status_code == 409
+    goal = (await client.get("/api/config/goal")).json()
+    assert set(goal) >= {"principal_usdt", "target_hourly_volume", "risk_profile"}
+
+
+@pytest.mark.anyio
+async def test_exchange_keys_write_only_and_refused_while_running(running: Running) -> None:
+    client = running.client
+    await login(client)
+    body = {
+        "api_key": API_KEY,
+        "api_secret": API_SECRET,
+        "trading_account_id": "123456",
+        "env": "testnet",
+    }
+    assert (await client.put("/api/config/exchange", json=body, headers=CSRF)).status_code == 409
+    stopped = await client.post("/api/engine/stop", headers=CSRF)
+    assert stopped.status_code == 200
+    await eventually(lambda: running.engine.mode is EngineMode.STOPPED, timeout_s=30)
+    assert running.engine.position_lots == 0
+    response = await client.put("/api/config/exchange", json=body, headers=CSRF)
+    assert response.status_code == 200
+    status = (await client.get("/api/config/secrets/status")).json()
+    assert all(status["secrets"][n]["set"] for n in ("grvt.api_key", "grvt.api_secret"))
+    texts = [response.text, json.dumps(status)]
+    for path in (
+        "/api/status",
+        "/api/config/strategy",
+        "/api/config/telegram",
+        "/api/monitor/summary",
+    ):
+        texts.append((await client.get(path)).text)
+    for text in texts:
+        assert API_KEY not in text and API_SECRET not in text
+    raw = b"".join(p.read_bytes() for p in running.data_dir.rglob("*") if p.is_file())
+    assert API_KEY.encode() not in raw and API_SECRET.encode() not in raw
+
+
+@pytest.mark.anyio
+async def test_stream_hello_snapshot_then_updates(running: Running) -> None:
+    token = await login(running.client)
+    url = running.base.replace("http", "ws") + "/ws/stream"
+    async with websockets.connect(
+        url, additional_headers={"Authorization": f"Bearer {token}"}
+    ) as ws:
+        with anyio.fail_after(20):
+            hello = json.loads(await ws.recv())
+            snapshot = json.loads(await ws.recv())
+            assert hello["type"] == "hello" and hello["mode"] == "demo"
+            assert snapshot["type"] == "snapshot" and "summary" in snapshot["data"]
+            kinds: set[str] = set()
+            while not {"tick", "event"} <= kinds:
+                kinds.add(json.loads(await ws.recv())["type"])
+            await ws.send(json.dumps({"type": "subscribe", "types": ["tick"]}))
+            while json.loads(await ws.recv())["type"] != "subscribed":
+                pass
+
+
+@pytest.mark.anyio
+async def test_monitor_endpoints_report_demo_activity(running: Running) -> None:
+    client = running.client
+    await login(client)
+
+    async def has_fills() -> bool:
+        return bool((await client.get("/api/monitor/summary")).json()["fills"] > 0)
+
+    await eventually_async(has_fills, 60)
+    summary = (await client.get("/api/monitor/summary")).json()
+    assert summary["session_volume"] > 0 and "wear_per_10k" in summary
+    orders = (await client.get("/api/monitor/orders", params={"limit": 5})).json()
+    assert orders["open"]
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200 and b"grvtmm_fills_total" in metrics.content
+    assert (await client.get("/api/monitor/orders", params={"limit": 0})).status_code == 422
+
+
+async def eventually_async(probe: Any, timeout_s: float) -> None:
+    with anyio.fail_after(timeout_s):
+        while not await probe():
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.anyio
+async def test_non_loopback_bind_without_password_is_refused(tmp_path: Path) -> None:
+    server = Server(Settings(host="0.0.0.0", port=0, data_dir=tmp_path), LiveClock())
+    with pytest.raises(ServeError, match="without an operator password"):
+        await server.setup()
