@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/grvt-mm demo --duration 3600 --speed 1
+	$(VENV)/bin/grvt-mm serve
 
 demo: $(STAMP)
 	$(VENV)/bin/grvt-mm demo --duration 600 --speed max --seed 7
