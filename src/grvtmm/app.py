@@ -42,6 +42,8 @@ class SimRunSettings:
     """The venue's true constraints when they differ from what the engine was told."""
     timers_from_first_event: bool = False
     """Timers every interval after the first market event (backtests) or on its multiples."""
+    deltas_wait_for_snapshot: bool = False
+    """Book deltas reach the engine no earlier than the snapshot they follow (recorded data)."""
 
 
 @dataclass(slots=True)
@@ -108,6 +110,7 @@ def build_sim_run(
             timer_interval_ns=settings.timer_interval_ns,
             feed_interval_ns=settings.feed_interval_ns,
             timers_from_first_event=settings.timers_from_first_event,
+            deltas_wait_for_snapshot=settings.deltas_wait_for_snapshot,
         ),
         on_event=on_event,
         on_command=on_command,
@@ -133,6 +136,7 @@ def build_backtest_run(
         fees=backtest.fees,
         queue=parse_queue(backtest.queue, instrument),
         timers_from_first_event=True,
+        deltas_wait_for_snapshot=True,
     )
     return build_sim_run(
         instrument, config, settings, start_ns, keep_notices=False, observe=observe

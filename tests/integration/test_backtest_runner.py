@@ -28,7 +28,7 @@ from grvtmm.backtest.runner import (
 )
 from grvtmm.core.clock import SimClock
 from grvtmm.core.commands import Command
-from grvtmm.core.events import BookDelta, EngineMode, Event, Timer
+from grvtmm.core.events import BookDelta, BookSnapshot, EngineMode, Event, Timer
 from grvtmm.core.types import FeeSchedule, Instrument
 from grvtmm.strategy.params import StrategyConfig
 from grvtmm.venues.sim.exchange import SimExchange
@@ -306,3 +306,34 @@ def test_timers_start_one_interval_after_the_first_event(from_first: bool, expec
     loop.run(market)
     assert engine.timers[0] == expected
     assert all(b - a == 100 for a, b in zip(engine.timers, engine.timers[1:], strict=False))
+
+
+class _BookLog(_TimerLog):
+    def __init__(self) -> None:
+        super().__init__()
+        self.book: list[tuple[str, int]] = []
+
+    def on_event(self, event: Event) -> list[Command]:
+        if isinstance(event, (BookSnapshot, BookDelta)):
+            self.book.append((type(event).__name__, event.local_ns))
+        return []
+
+
+@pytest.mark.parametrize("hold", [True, False])
+def test_deltas_received_before_their_snapshot_wait_for_it(hold: bool) -> None:
+    # A REST snapshot (exchange time 10) received at 50, after diffs that follow it (20, 30).
+    inst = Instrument("X", Decimal("0.1"), Decimal("0.001"), Decimal("0.001"))
+    engine = _BookLog()
+    ex = SimExchange(inst, FeeSchedule(), queue=RiskAverseQueue())
+    loop = ReplayLoop(engine, ex, SimClock(0), LoopSettings(10**9, 0, True, hold))
+    snap = BookSnapshot(ts_ns=10, local_ns=50, symbol="X", bids=((10, 1),), asks=((11, 1),))
+    deltas = [
+        BookDelta(ts_ns=t, local_ns=t + 5, symbol="X", bids=((10, t),), asks=())
+        for t in (20, 30, 60)
+    ]
+    loop.run([snap, *deltas])
+    if hold:
+        assert engine.book == [("BookSnapshot", 50), ("BookDelta", 50), ("BookDelta", 50),
+                               ("BookDelta", 65)]  # fmt: skip
+    else:
+        assert engine.book[0] == ("BookDelta", 25)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from grvtmm.core.clock import SimClock, perf_ns
@@ -62,6 +62,10 @@ class LoopSettings:
     timers_from_first_event: bool = False
     """True: timers fire every interval after the first market event (hftbacktest's elapse
     loop); False: on multiples of the interval."""
+    deltas_wait_for_snapshot: bool = False
+    """True: a book delta that follows a snapshot in exchange order reaches the engine no
+    earlier than that snapshot, as a client that buffers diffs until its (REST) snapshot
+    arrives would apply it; False: each event at its own receive time."""
 
 
 @dataclass(slots=True)
@@ -110,6 +114,7 @@ class ReplayLoop:
         self._it: Iterator[Event] = iter(())
         self._nxt: Event | None = None
         self._next_timer = _INF
+        self._snapshot_local_ns = 0
 
     def schedule(self, event: Event) -> None:
         """Deliver `event` (e.g. StartRequested) to the engine at its `local_ns`."""
@@ -167,7 +172,7 @@ class ReplayLoop:
                 assert nxt is not None
                 exchange.on_market(nxt)
                 stats.market_events += 1
-                self._push(max(nxt.local_ns, nxt.ts_ns), nxt)
+                self._push_local(nxt)
                 nxt = next(it, None)
             elif t_resp == t:
                 for response in exchange.pop_responses(t):
@@ -191,6 +196,17 @@ class ReplayLoop:
         return stats
 
     # ---- engine side ----------------------------------------------------------------------
+    def _push_local(self, event: Event) -> None:
+        t = max(event.local_ns, event.ts_ns)
+        if self.settings.deltas_wait_for_snapshot:
+            if isinstance(event, BookSnapshot):
+                self._snapshot_local_ns = t
+            elif isinstance(event, BookDelta) and t < self._snapshot_local_ns:
+                # Applied when the snapshot arrives; ties keep exchange order (snapshot first).
+                t = self._snapshot_local_ns
+                event = replace(event, local_ns=t)
+        self._push(t, event)
+
     def _local_market(self, event: Event) -> None:
         feed = self.settings.feed_interval_ns
         if feed and isinstance(event, BookDelta):
