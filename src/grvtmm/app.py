@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -138,6 +138,9 @@ def build_backtest_run(
         timers_from_first_event=True,
         deltas_wait_for_snapshot=True,
     )
+    if backtest.stale_data_s is not None:
+        stale_ns = round(backtest.stale_data_s * NS_PER_S)
+        settings = replace(settings, engine=replace(settings.engine, stale_data_ns=stale_ns))
     return build_sim_run(
         instrument, config, settings, start_ns, keep_notices=False, observe=observe
     )

@@ -168,9 +168,9 @@ def test_line_formats_need_tick_and_lot(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "s").read_text())["data"]["format"] == "binance-collector"
 
 
-def test_csv_mode_prints_and_records_its_limits(tmp_path: Path) -> None:
-    src = tmp_path / "mids.csv"
-    lines = ["timestamp,mid"] + [f"{1_700_000_000_000 + 100 * i},{100 + (i % 7) * 0.1:.2f}"
+def test_csv_mode_prints_its_limits_and_decides_once_per_row(tmp_path: Path) -> None:
+    src = tmp_path / "mids.csv"  # one-minute rows
+    lines = ["timestamp,mid"] + [f"{1_700_000_000_000 + 60_000 * i},{100 + (i % 7) * 0.1:.2f}"
                                  for i in range(300)]  # fmt: skip
     src.write_text("\n".join(lines) + "\n")
     out = tmp_path / "csv.json"
@@ -178,7 +178,12 @@ def test_csv_mode_prints_and_records_its_limits(tmp_path: Path) -> None:
                  "--lot-size", "0.01", "--json", str(out))  # fmt: skip
     assert result.exit_code == 0, result.output
     assert " ".join(CSV_MODE_LIMITS.split()[:8]) in " ".join(result.output.split())
-    assert json.loads(out.read_text())["limits"] == CSV_MODE_LIMITS
+    summary = json.loads(out.read_text())
+    assert summary["limits"] == CSV_MODE_LIMITS
+    assert summary["settings"]["timer_interval_ms"] == 60_000
+    assert summary["settings"]["stale_data_s"] == 600
+    assert summary["final_mode"] == "running" and summary["fills"] > 0
+    assert summary["engine_events"] < 10 * 300  # 100 ms timers would be 600 a row
 
 
 def test_report_is_self_contained_html_with_charts(market: Path, tmp_path: Path) -> None:

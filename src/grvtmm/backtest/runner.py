@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -79,6 +79,10 @@ class BacktestSettings:
     initial_equity: float = 1000.0
     flatten_at_end: bool = True
     load: LoadOptions = field(default_factory=LoadOptions)
+    timer_ms: float | None = None
+    """Timer (decision) interval; None: the strategy's step, else 100 ms."""
+    stale_data_s: float | None = None
+    """Stale-data breaker; None: the engine's default (10 s)."""
 
     @property
     def latency_ns(self) -> int:
@@ -91,7 +95,9 @@ class BacktestSettings:
 
     @property
     def timer_interval_ns(self) -> int:
-        """The strategy's own decision step when it has one, otherwise 100 ms."""
+        """`timer_ms`, else the strategy's own decision step, else 100 ms."""
+        if self.timer_ms is not None:
+            return round(self.timer_ms * NS_PER_MS)
         if self.strategy.strategy == "fixed-spread":
             return self.strategy.step_ms * NS_PER_MS
         return DEFAULT_TIMER_MS * NS_PER_MS
@@ -115,6 +121,7 @@ class BacktestSettings:
             "taker_fee": str(self.taker_fee),
             "feed_interval_ms": self.feed_interval_ms,
             "timer_interval_ms": self.timer_interval_ns / NS_PER_MS,
+            "stale_data_s": self.stale_data_s,
             "seed": self.seed,
             "initial_equity": self.initial_equity,
             "flatten_at_end": self.flatten_at_end,
@@ -273,11 +280,18 @@ def run_backtest(
     first = next(events, None)
     if first is None:
         raise BacktestError(f"no market events in {', '.join(map(str, settings.paths))}")
+    head: tuple[Event, ...] = (first,)
+    if fmt == "csv":
+        second = next(events, None)
+        head = (first,) if second is None else (first, second)
+        settings = coarse_settings(
+            settings, (second.ts_ns if second else first.ts_ns) - first.ts_ns
+        )
     start = first.ts_ns
     observe = recorder.on_event if recorder is not None else _ignore
     run = build(instrument, settings.strategy, settings, start, observe)
     run.loop.schedule(StartRequested(ts_ns=start, local_ns=start, reason="backtest start"))
-    stream: Iterator[Event] = itertools.chain((first,), events)
+    stream: Iterator[Event] = itertools.chain(head, events)
     if progress is not None or recorder is not None:
         stream = _watch(stream, run, load_stats, progress, recorder)
     began = perf_ns()
@@ -296,6 +310,19 @@ def run_backtest(
         summary["end_flatten"] = _stop_and_flatten(run, summary)
     summary["settings"] = settings.as_dict(instrument, fmt)
     return summary
+
+
+def coarse_settings(settings: BacktestSettings, row_ns: int) -> BacktestSettings:
+    """CSV rows are minutes apart: decide once per row (not 600 idle timers per minute) and
+    let the stale-data breaker wait ten rows, unless the settings say otherwise."""
+    row_ms = max(row_ns, 0) / NS_PER_MS
+    timer_ms = settings.timer_ms
+    if timer_ms is None:
+        timer_ms = max(settings.timer_interval_ns / NS_PER_MS, row_ms)
+    stale_s = settings.stale_data_s
+    if stale_s is None:
+        stale_s = max(10.0, 10 * row_ms / 1_000)
+    return replace(settings, timer_ms=timer_ms, stale_data_s=stale_s)
 
 
 def _ignore(event: Event) -> None:
