@@ -198,7 +198,9 @@ def make_backtest_command(load_build: Callable[[], RunBuilder]) -> Callable[...,
     """The typer command; `load_build()` returns the wiring for a simulated run."""
 
     def backtest_command(
-        paths: Annotated[list[Path], typer.Argument(help="data files, replayed as one stream")],
+        paths: Annotated[
+            list[Path], typer.Argument(help="data files, replayed as one stream", metavar="PATH...")
+        ],
         fmt: Annotated[
             str, typer.Option("--format", help="auto|" + "|".join(FORMAT_CHOICES[1:]))
         ] = "auto",
