@@ -199,7 +199,7 @@ def make_backtest_command(load_build: Callable[[], RunBuilder]) -> Callable[...,
 
     def backtest_command(
         paths: Annotated[
-            list[Path], typer.Argument(help="data files, replayed as one stream", metavar="PATH...")
+            list[Path], typer.Argument(help="data files, replayed as one stream", metavar="PATH")
         ],
         fmt: Annotated[
             str, typer.Option("--format", help="auto|" + "|".join(FORMAT_CHOICES[1:]))
