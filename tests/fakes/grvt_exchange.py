@@ -265,7 +265,7 @@ class FakeExchange:
         rec.traded_lots += ev.size_lots
         self._trade_seq += 1
         fill = {
-            "event_time": str(ev.ts_ns),
+            "event_time": str(max(ev.ts_ns, self.clock.now_ns())),  # matched now
             "sub_account_id": SUB_ACCOUNT,
             "instrument": inst.symbol,
             "is_buyer": ev.side is Side.BUY,

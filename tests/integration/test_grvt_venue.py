@@ -32,6 +32,7 @@ from grvtmm.core.events import (
     StopRequested,
     Ticker,
     VenueError,
+    VenueErrorKind,
     VenueStatus,
 )
 from grvtmm.core.orders import CLIENT_ID_MIN
@@ -538,3 +539,52 @@ async def test_check_explains_a_refused_key_in_one_line() -> None:
             assert login.startswith("FAIL login: the API key was refused")
             assert "not-the-key" not in "\n".join(lines)
             assert not any("cancel-on-disconnect" in line for line in lines)
+
+
+async def test_slow_answers_time_out_are_retried_and_a_lost_create_is_cancelled() -> None:
+    with anyio.fail_after(30):
+        async with (
+            FakeGrvtServer(INST, params=FAST) as server,
+            venue_on(server, http_timeout_s=0.2) as (venue, got),
+        ):
+            await eventually(lambda: bool(got.of(BookSnapshot)))
+            server.exchange.faults.slow_rest_s = 0.4
+            cmd = quote(venue, server, Side.BUY, 30)
+            await venue.execute(cmd)
+            await eventually(lambda: bool(got.of(OrderRejected)), 15)
+            rejected = got.of(OrderRejected)[0]
+            assert (rejected.client_order_id, rejected.reason) == (
+                cmd.client_order_id,
+                "timeout",
+            )
+            assert any(e.kind is VenueErrorKind.RETRYABLE for e in got.of(VenueError))
+            assert venue.http.stats.timeouts >= 4 and venue.http.stats.retries >= 3
+            server.exchange.faults.slow_rest_s = 0.0
+            # the exchange did take the order in the end: the TTL cancel removed it
+            await eventually(lambda: not server.exchange.open_orders(), 10)
+            assert cmd.client_order_id in server.exchange.records
+
+
+async def test_bulk_cancel_replace_and_initial_leverage() -> None:
+    with anyio.fail_after(20):
+        async with (
+            FakeGrvtServer(INST, params=FAST) as server,
+            venue_on(server, leverage=10) as (venue, got),
+        ):
+            assert "full/v1/set_initial_leverage" in server.requests
+            await eventually(lambda: bool(got.of(BookSnapshot)))
+            old = quote(venue, server, Side.BUY, 30)
+            await venue.execute(old)
+            await eventually(lambda: bool(got.of(OrderAccepted)))
+            assert venue.desk is not None
+            new = quote(venue, server, Side.BUY, 25)
+            venue.desk.tracker.placed(new, 0)
+            answer = await venue.rest.bulk_orders(
+                [venue.desk.signed(new)], cancel_client_order_ids=[old.client_order_id]
+            )
+            assert [o["order_id"] for o in answer["orders"]] == ["0x00"]
+            assert answer["cancel_acks"] == [{"ack": True}]
+            await eventually(lambda: len(got.of(OrderAccepted)) == 2)
+            assert got.of(OrderCanceled)[0].client_order_id == old.client_order_id
+            live = {int(o["metadata"]["client_order_id"]) for o in server.exchange.open_orders()}
+            assert live == {new.client_order_id}

@@ -52,6 +52,15 @@ def int_field(value: object, field: str = "value") -> int:
     raise ParseError(f"{field} must be an integer, got {value!r}")
 
 
+def _fast_int(value: object, field: str) -> int:
+    if type(value) is str:
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    return int_field(value, field)
+
+
 def ns_field(payload: Mapping[str, Any], field: str) -> int:
     """A unix-ns timestamp field; absent or empty means 0."""
     value = payload.get(field)
@@ -135,11 +144,23 @@ class Quantizer:
 
     def levels(self, raw: Sequence[Mapping[str, Any]]) -> tuple[Level, ...]:
         """`[{price, size, num_orders}]` → ((ticks, lots), ...) in the order sent."""
-        ticks, lots = self.ticks, self.lots
+        # the hot path of book parsing: cache hits without a method call per value
+        tget, lget = self._ticks.get, self._lots.get
+        out: list[Level] = []
+        append = out.append
         try:
-            return tuple([(ticks(lv["price"]), lots(lv["size"])) for lv in raw])
+            for lv in raw:
+                price, size = lv["price"], lv["size"]
+                t = tget(price)
+                if t is None:
+                    t = self.ticks(price)
+                n = lget(size)
+                if n is None:
+                    n = self.lots(size)
+                append((t, n))
         except (KeyError, TypeError) as exc:
             raise ParseError(f"bad book level: {exc!r}") from None
+        return tuple(out)
 
 
 def _exact_units(text: object, unit: Decimal, field: str) -> int:
@@ -167,8 +188,8 @@ def book_event(
     feed = frame.get("feed")
     if not isinstance(feed, dict):
         raise ParseError("book frame without feed")
-    seq = int_field(frame.get("sequence_number", 0), "sequence_number")
-    ts = ns_field(feed, "event_time")
+    seq = _fast_int(frame.get("sequence_number", 0), "sequence_number")
+    ts = _fast_int(feed.get("event_time") or 0, "event_time")
     bids = q.levels(feed.get("bids") or ())
     asks = q.levels(feed.get("asks") or ())
     symbol = q.instrument.symbol

@@ -73,7 +73,9 @@ class SequenceTracker:
         self._acked[key] = True
         self._first[key] = first_sequence
 
-    def check(self, key: Key, seq: int, prev: int | None) -> Verdict:
+    def check(self, key: Key, seq: int, prev: object = None) -> Verdict:
+        """Judge frame `seq`; `prev` (the frame's prev_sequence_number, int or decimal string)
+        is only read when `seq` does not simply follow."""
         if not self._acked.get(key, True):
             return Verdict.STALE
         last = self._last.get(key)
@@ -88,10 +90,18 @@ class SequenceTracker:
             return Verdict.NEXT
         if seq == last:
             return Verdict.DUPLICATE
-        if seq == last + 1 or (prev is not None and prev == last and seq > last):
+        if seq == last + 1 or (seq > last and _as_int(prev) == last):
             self._last[key] = seq
             return Verdict.NEXT
         return Verdict.GAP
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
 
 
 FrameHandler = Callable[[dict[str, Any], Verdict, int], None]
@@ -148,6 +158,7 @@ class JsonRpcStream:
         self._pending: dict[int, tuple[str, Key]] = {}
         self._ids = itertools.count(1)
         self._tracker = SequenceTracker()
+        self._keys: dict[tuple[object, object], Key] = {}
         self._ws: ClientConnection | None = None
         self.stats = StreamStats()
 
@@ -240,46 +251,59 @@ class JsonRpcStream:
         for key in list(self._subs):
             await self._send_subscribe(ws, key)
         async for raw in ws:
-            self._dispatch(orjson.loads(raw))
+            self._receive(raw)
 
     # ---- frames -------------------------------------------------------------------------------
-    def _dispatch(self, msg: Any) -> None:
+    def _receive(self, raw: str | bytes) -> None:
+        """One received message, stamped with its receive time."""
+        self._dispatch(orjson.loads(raw), self._clock.now_ns())
+
+    def _dispatch(self, msg: Any, now: int) -> None:
         if not isinstance(msg, dict):
             return
         if "feed" in msg:
-            self._feed(msg)
+            self._feed(msg, now)
         elif "id" in msg and ("result" in msg or "error" in msg):
             self._rpc_answer(msg)
 
-    def _feed(self, msg: dict[str, Any]) -> None:
-        now = self._clock.now_ns()
-        stats = self.stats
-        stats.frames += 1
-        key = (str(msg.get("stream", "")), primary(str(msg.get("selector", ""))))
+    def _feed(self, msg: dict[str, Any], now: int) -> None:
+        names = (msg.get("stream"), msg.get("selector"))
+        key = self.key_of(names[0], names[1])
         try:
             seq = int(msg.get("sequence_number") or 0)
-            raw_prev = msg.get("prev_sequence_number")
-            prev = int(raw_prev) if raw_prev not in (None, "") else None
         except (TypeError, ValueError):
-            seq, prev = 0, None
+            seq = 0
+        verdict = self.judge(key, seq, msg.get("prev_sequence_number"), now)
+        if verdict is not Verdict.STALE and verdict is not Verdict.DUPLICATE:
+            self._on_frame(msg, verdict, now)
+
+    def key_of(self, stream: object, selector: object) -> Key:
+        """The subscription key of a frame's `stream` and `selector` fields (cached)."""
+        names = (stream, selector)
+        key = self._keys.get(names)
+        if key is None:
+            key = self._keys[names] = (str(stream or ""), primary(str(selector or "")))
+        return key
+
+    def judge(self, key: Key, seq: int, prev: object, now: int) -> Verdict:
+        """Sequence verdict for one feed frame, with its bookkeeping: statistics, and on a gap
+        dropping the subscription's frames until it has been subscribed again."""
+        stats = self.stats
+        stats.frames += 1
         verdict = self._tracker.check(key, seq, prev)
         if verdict is Verdict.STALE:
             stats.stale += 1
-            return
+            return verdict
         stats.last_frame_ns[key] = now
         if verdict is Verdict.DUPLICATE:
             stats.duplicates += 1
-            return
-        if verdict is Verdict.GAP:
+        elif verdict is Verdict.GAP:
             stats.gaps += 1
             log.warning("grvt.ws.gap", extra={"stream": key[0], "selector": key[1], "seq": seq})
-            # Frames of the broken subscription are dropped until the new one is acknowledged.
             self._tracker.expect(key)
-            self._on_frame(msg, verdict, now)
             task = asyncio.get_running_loop().create_task(self._resend(key))
             task.add_done_callback(_log_failure)
-            return
-        self._on_frame(msg, verdict, now)
+        return verdict
 
     def _rpc_answer(self, msg: dict[str, Any]) -> None:
         pending = self._pending.pop(msg["id"], None) if isinstance(msg["id"], int) else None
