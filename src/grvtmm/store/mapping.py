@@ -31,9 +31,9 @@ from grvtmm.store import rows
 from grvtmm.store.rows import Row
 from grvtmm.store.tables import cid_text
 
-# A session starts when the engine leaves a resting mode and ends when it comes to rest.
 TERMINAL: Final = frozenset({"filled", "canceled", "rejected"})
 _RANK: Final = {"pending": 0, "open": 1, "partially_filled": 2}
+# A session starts when the engine leaves a resting mode and ends when it comes to rest.
 RESTING: Final = frozenset({EngineMode.IDLE, EngineMode.STOPPED, EngineMode.HALTED})
 SESSION_END: Final = frozenset({EngineMode.STOPPED, EngineMode.HALTED})
 
