@@ -4,6 +4,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# hftbacktest (the reference backtester) lives in its own venv: the parity test runs it
+HBT_STAMP := .venv-hbt/.installed
 
 .PHONY: setup run demo test lint typecheck contracts unit bench clean
 
@@ -14,6 +16,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+$(HBT_STAMP):
+	@test -x .venv-hbt/bin/python || $(PYTHON) -m venv .venv-hbt
+	.venv-hbt/bin/pip install --quiet hftbacktest==2.4.4 pydantic
+	@touch $(HBT_STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/grvt-mm serve
@@ -31,13 +38,13 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports
 
-unit: $(STAMP)
+unit: $(STAMP) $(HBT_STAMP)
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck contracts unit
 
-bench: $(STAMP)
+bench: $(STAMP) $(HBT_STAMP)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-hbt .mypy_cache .pytest_cache .ruff_cache

@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from grvtmm.backtest.cli import make_backtest_command
+
+if TYPE_CHECKING:
+    from grvtmm.backtest.runner import RunBuilder
 
 app = typer.Typer(
     name="grvt-mm",
@@ -146,6 +151,16 @@ def set_password(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     console.print(f"password set in {settings.data_dir / 'admin_password.argon2'}")
+
+
+def _backtest_wiring() -> RunBuilder:
+    """The composition root's wiring for a simulated backtest run (imported when used)."""
+    from grvtmm.app import build_backtest_run
+
+    return build_backtest_run
+
+
+app.command("backtest")(make_backtest_command(_backtest_wiring))
 
 
 def main() -> None:
