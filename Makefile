@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # hftbacktest (the reference backtester) lives in its own venv: the parity test runs it
 HBT_STAMP := .venv-hbt/.installed
 
-.PHONY: setup run demo test lint typecheck contracts unit bench clean
+.PHONY: setup run demo test lint typecheck contracts unit bench clean system-deps
 
 setup: $(STAMP)
 
@@ -21,6 +21,13 @@ $(HBT_STAMP):
 	@test -x .venv-hbt/bin/python || $(PYTHON) -m venv .venv-hbt
 	.venv-hbt/bin/pip install --quiet hftbacktest==2.4.4 pydantic
 	@touch $(HBT_STAMP)
+
+# Debian packages the tests use for real: a PostgreSQL server (the store's PostgreSQL tests).
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "installing PostgreSQL (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
 
 run: $(STAMP)
 	$(VENV)/bin/grvt-mm serve
@@ -38,7 +45,7 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports
 
-unit: $(STAMP) $(HBT_STAMP)
+unit: $(STAMP) $(HBT_STAMP) system-deps
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck contracts unit

@@ -32,6 +32,7 @@ from grvtmm.node import Node
 from grvtmm.settings import Settings, is_loopback
 from grvtmm.store.repository import Store
 from grvtmm.store.secrets import SecretBox, resolve_key
+from grvtmm.store.writer import StoreWriter
 from grvtmm.strategy.factory import build_strategy
 from grvtmm.strategy.params import StrategyConfig
 from grvtmm.venues.base import Venue
@@ -96,6 +97,7 @@ def demo_stack(settings: Settings, clock: Clock, equity: float, leverage: float)
         response_latency_ns=25_000_000,
         initial_equity=equity,
         leverage=leverage,
+        id_prefix=f"demo-{clock.now_ns()}",
     )
     start = clock.now_ns()
     source = SyntheticMarket(SyntheticParams(), instrument, seed=settings.demo_seed, start_ns=start)
@@ -138,6 +140,8 @@ class Server:
         self.node: Node | None = None
         self.services: Services | None = None
         self.store: Store | None = None
+        self.writer: StoreWriter | None = None
+        self.store_failure_hooks: list[Callable[[str], None]] = []
         self.uvicorn: uvicorn.Server | None = None
         self.app: FastAPI | None = None
         self.port = settings.port
@@ -156,7 +160,7 @@ class Server:
                 f"refusing to listen on {settings.host} without an operator password: run "
                 "`grvt-mm set-password` or set GRVTMM_ADMIN_PASSWORD (or bind to 127.0.0.1)"
             )
-        store = self.store = Store(settings.db_url(), clock=clock)
+        store = self.store = await asyncio.to_thread(Store, settings.db_url(), clock=clock)
         key_env = settings.secret_key.get_secret_value() if settings.secret_key else None
         secrets = SecretBox(store, resolve_key(key_env, data_dir), clock)
         config_state = ConfigState(StrategyConfig(), repository=store)
@@ -175,7 +179,10 @@ class Server:
         monitor = Monitor(
             instrument, clock, snapshot_provider=lambda: engine_view(engine.snapshot())
         )
-        node = self.node = Node(engine, stack.venue, clock, sinks=[monitor])
+        writer = self.writer = StoreWriter(
+            store, instrument, mode=stack.mode, on_failure=self._store_failed
+        )
+        node = self.node = Node(engine, stack.venue, clock, sinks=[writer, monitor])
         services_ref: list[Services] = []
         hub = StreamHub(
             snapshot=lambda: self._stream_snapshot(services_ref[0]),
@@ -202,6 +209,12 @@ class Server:
         )
         services_ref.append(services)
         self.services = services
+
+    def _store_failed(self, detail: str) -> None:
+        """Called from the writer thread: log loudly and notify the hooks (alerts)."""
+        log.error("store.write_failed", extra={"detail": detail})
+        for hook in self.store_failure_hooks:
+            hook(detail)
 
     def _status_extra(self, stack: TradingStack, passwords: PasswordFile) -> dict[str, Any]:
         notices: list[str] = []
@@ -280,6 +293,8 @@ class Server:
         await node.close()
         with contextlib.suppress(asyncio.CancelledError):
             await node_task
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.close, 10.0)
         if self.store is not None:
             self.store.close()
 

@@ -229,3 +229,55 @@ async def test_non_loopback_bind_without_password_is_refused(tmp_path: Path) -> 
     server = Server(Settings(host="0.0.0.0", port=0, data_dir=tmp_path), LiveClock())
     with pytest.raises(ServeError, match="without an operator password"):
         await server.setup()
+
+
+@pytest.mark.anyio
+async def test_restart_keeps_history_and_sessions(tmp_path: Path) -> None:
+    settings = Settings(
+        host="127.0.0.1",
+        port=0,
+        data_dir=tmp_path / "data",
+        admin_password=PASSWORD,  # type: ignore[arg-type]
+        demo_speed=20.0,
+    )
+    stored_before = 0
+    for run in range(2):
+        server = Server(settings, LiveClock())
+        await server.setup()
+        task = asyncio.create_task(server.run())
+        with anyio.fail_after(20):
+            await server.started.wait()
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{server.port}", timeout=10
+        ) as client:
+            await login(client)
+
+            async def stored_fills(client: httpx.AsyncClient = client) -> int:
+                return int(
+                    (await client.get("/api/monitor/fills", params={"limit": 5})).json()["total"]
+                )
+
+            if run == 0:
+                await eventually_async(lambda: _more_than(stored_fills, 0), 60)
+                page = (await client.get("/api/monitor/fills", params={"limit": 5})).json()
+                fill = page["items"][0]
+                assert fill["fee_side"] in ("rebate", "cost") and fill["trade_id"].startswith(
+                    "demo-"
+                )
+            else:
+                assert await stored_fills() >= stored_before  # history survived the restart
+        server.request_exit()
+        with anyio.fail_after(90):
+            await task
+        assert server.store is not None and server.writer is not None
+        assert server.writer.unsaved_fills == []
+        if run == 0:
+            stored_before = server.store.fill_count()
+            assert stored_before > 0
+        else:
+            assert server.store.fill_count() >= stored_before
+            assert server.store.sessions(limit=10).total >= 2
+
+
+async def _more_than(probe: Any, n: int) -> bool:
+    return bool(await probe() > n)

@@ -119,6 +119,7 @@ class SimExchange:
         initial_equity: float = 1000.0,
         leverage: float = 20.0,
         venue_instrument: Instrument | None = None,
+        id_prefix: str = "sim",
     ) -> None:
         if entry_latency_ns < 0 or response_latency_ns < 0:
             raise ValueError("latencies must be >= 0")
@@ -126,7 +127,7 @@ class SimExchange:
             raise ValueError("leverage must be > 0")
         self.instrument = instrument
         self.fee_schedule = fees
-        self.engine = MatchingEngine(instrument, fees, queue, venue_instrument)
+        self.engine = MatchingEngine(instrument, fees, queue, venue_instrument, id_prefix)
         self.account = SimAccount()
         self.entry_latency_ns = entry_latency_ns
         self.response_latency_ns = response_latency_ns

@@ -256,6 +256,7 @@ class MatchingEngine:
         "_size_aligned",
         "_tick_aligned",
         "_trade_seq",
+        "id_prefix",
         "book",
         "fees",
         "instrument",
@@ -270,6 +271,7 @@ class MatchingEngine:
         fees: FeeSchedule,
         queue: QueueModel,
         venue_instrument: Instrument | None = None,
+        id_prefix: str = "sim",
     ) -> None:
         self.instrument = instrument
         self.fees = fees
@@ -284,6 +286,9 @@ class MatchingEngine:
         self._min_sell = _HIGH
         self._trade_seq = 0
         self._order_seq = 0
+        self.id_prefix = id_prefix
+        """Prefix of venue order and trade ids; give each run its own so ids stay unique in
+        a database shared across runs."""
         self._out: list[Event] = []
         self._tick_aligned = instrument.tick_size % self.venue.tick_size == 0
         self._size_aligned = instrument.size_step % self.venue.size_step == 0
@@ -441,7 +446,7 @@ class MatchingEngine:
         if crosses and cmd.post_only:
             return _reject(cid, ts_ns, "post_only_would_cross", None)
         self._order_seq += 1
-        order = _Resting(cmd, lots, f"sim-o-{self._order_seq}")
+        order = _Resting(cmd, lots, f"{self.id_prefix}-o-{self._order_seq}")
         out: list[Event] = [
             OrderAccepted(
                 ts_ns=ts_ns,
@@ -570,7 +575,7 @@ class MatchingEngine:
                 ts_ns=ts_ns,
                 local_ns=ts_ns,
                 client_order_id=order.client_order_id,
-                trade_id=f"sim-{self._trade_seq}",
+                trade_id=f"{self.id_prefix}-{self._trade_seq}",
                 symbol=self.instrument.symbol,
                 side=order.side,
                 price_ticks=price,
