@@ -9,93 +9,35 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from grvtmm.core import events as ev
 from grvtmm.core.book import ApplyResult, OrderBook
-from grvtmm.core.clock import NS_PER_S
-from grvtmm.core.commands import CancelAll, CancelOrder, Command, PlaceOrder, Reconcile
+from grvtmm.core.commands import CancelAll, Command
 from grvtmm.core.events import EngineMode
 from grvtmm.core.orders import ClientIdGenerator, IllegalTransition, Order, OrderTable
 from grvtmm.core.positions import PositionLedger
-from grvtmm.core.types import FeeSchedule, Instrument, Side, TimeInForce
+from grvtmm.core.types import FeeSchedule, Instrument, Side
 from grvtmm.engine import flatten as fl
 from grvtmm.engine import modes
-from grvtmm.engine.requote import plan_side
-from grvtmm.engine.risk import RiskLimits, RiskMonitor, Verdict
-from grvtmm.strategy.base import AccountView, QuoteTarget, Strategy
+from grvtmm.engine.quoting import QuotingMixin
+from grvtmm.engine.risk import RiskMonitor, Verdict
+from grvtmm.engine.settings import (
+    EngineSettings,
+    EngineSnapshot,
+    StrategyFactory,
+    is_post_only_reject,
+)
+from grvtmm.engine.stopping import StoppingMixin
+from grvtmm.strategy.base import QuoteTarget
 from grvtmm.strategy.params import StrategyConfig
 
+__all__ = ["Engine", "EngineSettings", "EngineSnapshot", "StrategyFactory", "is_post_only_reject"]
+
 M = EngineMode
-_STANDALONE_CANCELS = frozenset({"side_off", "duplicate", "away"})
 
 
-def is_post_only_reject(reason: str) -> bool:
-    """Venue reasons for a post-only order that would have crossed (e.g. FAIL_POST_ONLY)."""
-    text = reason.lower().replace("-", "_")
-    return "post_only" in text
-
-
-StrategyFactory = Callable[[StrategyConfig], Strategy]
-
-
-@dataclass(frozen=True, slots=True)
-class EngineSettings:
-    """Engine behaviour that is not part of the strategy: breakers, flatten, start-up."""
-
-    stale_data_ns: int = 10 * NS_PER_S
-    reject_storm_count: int = 20
-    reject_storm_window_ns: int = 60 * NS_PER_S
-    post_only_storm_count: int = 100
-    post_only_storm_ratio: float = 0.9
-    error_storm_count: int = 10
-    error_storm_window_ns: int = 60 * NS_PER_S
-    flatten: fl.FlattenParams = field(default_factory=fl.FlattenParams)
-    reconcile_timeout_ns: int = 5 * NS_PER_S
-    reject_cooldown_ns: int = 250_000_000
-    """After a reject, event-driven strategies wait this long before placing on that side again
-    (otherwise a post-only bounce is retried at once, every round trip, until the book moves)."""
-    flatten_on_start: bool = False
-    """A position found on the venue at start is adopted (False) or flattened first (True)."""
-
-    def limits(self, config: StrategyConfig) -> RiskLimits:
-        return RiskLimits(
-            max_drawdown=config.max_drawdown,
-            max_inventory_ratio=config.max_inventory_ratio,
-            stale_data_ns=self.stale_data_ns,
-            reject_storm_count=self.reject_storm_count,
-            reject_storm_window_ns=self.reject_storm_window_ns,
-            post_only_storm_count=self.post_only_storm_count,
-            post_only_storm_ratio=self.post_only_storm_ratio,
-            error_storm_count=self.error_storm_count,
-            error_storm_window_ns=self.error_storm_window_ns,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class EngineSnapshot:
-    """A read-only picture of the engine for the API and the monitor."""
-
-    mode: EngineMode
-    symbol: str
-    position_lots: int
-    mid_ticks: float
-    equity: float
-    free_margin: float
-    session_pnl: float
-    inventory_notional: float
-    open_orders: tuple[Order, ...]
-    target: QuoteTarget | None
-    breakers: list[Any]
-    flatten_phase: str
-    flatten_attempts: int
-    last_market_ns: int
-    connected: bool
-    book_ok: bool
-
-
-class Engine:
+class Engine(QuotingMixin, StoppingMixin):
     """Quotes, requotes, guards and flattens one instrument."""
 
     def __init__(
@@ -460,141 +402,7 @@ class Engine:
             self.strategy.on_book(self.book, e.local_ns)
         return self._react(e.local_ns)
 
-    # ---- decisions ----------------------------------------------------------------------------
-    def _decide(self, now: int) -> list[Command]:
-        book = self.book
-        if not book.ready:
-            return []
-        ledger = self.ledger
-        if self._session_pnl0 is None:
-            self._session_pnl0 = ledger.net_pnl(book.mid_ticks())
-        bids: list[Order] = []
-        asks: list[Order] = []
-        bid_lots = ask_lots = 0
-        for o in self.orders.live_list():
-            if o.side is Side.BUY:
-                bids.append(o)
-                bid_lots += o.size_lots - o.filled_lots
-            else:
-                asks.append(o)
-                ask_lots += o.size_lots - o.filled_lots
-        account = AccountView(
-            ledger.position_lots,
-            self.equity(),
-            self._free_margin_now(),
-            self._used_margin,
-            bid_lots,
-            ask_lots,
-        )
-        target = self.strategy.quote(book, account, now)
-        old = self._target
-        if old is None or old.bid != target.bid or old.ask != target.ask:
-            self._publish_target(now, target)
-        self._target = target
-        params = self.strategy.requote
-        interval = self.strategy.decision_interval_ns
-        cmds: list[Command] = []
-        for side, want, live in ((Side.BUY, target.bid, bids), (Side.SELL, target.ask, asks)):
-            if not live and want is None:
-                continue
-            plan = plan_side(side, want, live, params, now)
-            if plan.places and now < self._cooldown_until[side] and not interval:
-                # Just bounced: let the book move first. Keep only the cancels that stand on
-                # their own (side off, duplicates, quotes the market moved through).
-                plan.places.clear()
-                plan.cancels = [c for c in plan.cancels if c.reason in _STANDALONE_CANCELS]
-            if not plan.places and not plan.cancels:
-                continue
-            places: list[Command] = [
-                self._place(now, p.side, p.price_ticks, p.size_lots, p.reason) for p in plan.places
-            ]
-            cancels: list[Command] = [
-                self._cancel(now, c.client_order_id, c.reason) for c in plan.cancels
-            ]
-            if params.place_before_cancel:
-                cmds += places + cancels
-            else:
-                cmds += cancels + places
-        self._decided_key = (
-            book.best_bid,
-            book.best_ask,
-            ledger.position_lots,
-            self.orders.version,
-        )
-        return cmds
-
-    def _publish_target(self, now: int, target: QuoteTarget) -> None:
-        d = target.diagnostics
-        self._notices.append(
-            ev.QuoteUpdated(
-                ts_ns=now,
-                local_ns=now,
-                bid_ticks=target.bid.price_ticks if target.bid else 0,
-                bid_lots=target.bid.size_lots if target.bid else 0,
-                ask_ticks=target.ask.price_ticks if target.ask else 0,
-                ask_lots=target.ask.size_lots if target.ask else 0,
-                mid_ticks=self.book.mid_ticks(),
-                reason=target.reason,
-                one_sided=d.one_sided if d else "",
-                half_spread_ticks=d.half_spread_ticks if d else 0.0,
-                skew_ticks=d.skew_ticks if d else 0.0,
-                sigma=d.sigma if d else 0.0,
-                k=d.k if d else 0.0,
-                inventory_ratio=d.inventory_ratio if d else 0.0,
-            )
-        )
-
-    def _place(
-        self,
-        now: int,
-        side: Side,
-        price_ticks: int,
-        size_lots: int,
-        reason: str,
-        *,
-        flatten: bool = False,
-    ) -> PlaceOrder:
-        cid = self._ids.next()
-        tif = TimeInForce.IOC if flatten else TimeInForce.GTT
-        if not flatten:
-            self.risk.record_placement(now)
-        self.orders.add(
-            Order(
-                cid,
-                side,
-                price_ticks,
-                size_lots,
-                now,
-                post_only=not flatten,
-                reduce_only=flatten,
-                tif=tif,
-                reason=reason,
-            )
-        )
-        return PlaceOrder(
-            ts_ns=now,
-            client_order_id=cid,
-            symbol=self.instrument.symbol,
-            side=side,
-            price_ticks=price_ticks,
-            size_lots=size_lots,
-            post_only=not flatten,
-            reduce_only=flatten,
-            tif=tif,
-            reason=reason,
-        )
-
-    def _reconcile(self, now: int) -> Reconcile:
-        self._reconcile_sent_ns = now
-        return Reconcile(ts_ns=now, symbol=self.instrument.symbol)
-
-    def _cancel(self, now: int, cid: int, reason: str) -> CancelOrder:
-        self.orders.request_cancel(cid, now)
-        return CancelOrder(
-            ts_ns=now, client_order_id=cid, symbol=self.instrument.symbol, reason=reason
-        )
-
-    # ---- risk, halt and flatten ---------------------------------------------------------------
+    # ---- risk ------------------------------------------------------------------------------
     def _free_margin_now(self) -> float:
         if math.isfinite(self._free_margin):
             return self._free_margin
@@ -608,108 +416,6 @@ class Engine:
         mark = self.mark_ticks()
         return self.risk.check_account(
             self.equity(), self.ledger.notional(mark), self.config.effective_leverage
-        )
-
-    def _trip(self, now: int, verdict: Verdict) -> list[Command]:
-        self.risk.tripped = verdict
-        self._notices.append(
-            ev.BreakerTripped(
-                ts_ns=now,
-                local_ns=now,
-                breaker=verdict.breaker.value,
-                detail=verdict.detail,
-                value=verdict.value,
-                limit=verdict.limit,
-            )
-        )
-        return self._halt(now, f"breaker {verdict.breaker.value}: {verdict.detail}")
-
-    def _halt(self, now: int, reason: str) -> list[Command]:
-        mode = self.mode
-        if mode in (M.HALTING, M.HALTED):
-            return []
-        if mode in (M.IDLE, M.STOPPED):
-            self._set_mode(now, M.HALTED, reason)
-            return []
-        if mode in (M.STOPPING, M.FLATTENING):
-            self._flatten_to = M.HALTED
-            self._set_mode(now, M.HALTING, reason)
-            return self._flatten_step(now)
-        return self._begin_flatten(now, M.HALTED, reason)
-
-    def _begin_flatten(self, now: int, to: EngineMode, reason: str) -> list[Command]:
-        self._flatten_to = to
-        self._target = None
-        self._flattener = fl.Flattener(self.instrument, self.settings.flatten, now)
-        self._set_mode(now, M.STOPPING if to is M.STOPPED else M.HALTING, reason)
-        self._progress(now, "cancelling", "cancel all open orders")
-        symbol = self.instrument.symbol
-        for order in self.orders.live():
-            self.orders.request_cancel(order.client_order_id, now)
-        cmds: list[Command] = [
-            CancelAll(ts_ns=now, symbol=symbol, reason=reason),
-            self._reconcile(now),
-        ]
-        return cmds + self._flatten_step(now)
-
-    def _flatten_step(self, now: int) -> list[Command]:
-        flattener = self._flattener
-        if flattener is None:
-            return []
-        symbol = self.instrument.symbol
-        if flattener.close_timed_out(now):
-            cid = flattener.close_cid
-            flattener.close_finished(now, None)
-            return [self._cancel(now, cid, "close_timeout"), self._reconcile(now)]
-        action = flattener.advance(
-            now,
-            self.orders.live_count(),
-            self.ledger.position_lots,
-            self.book.best_bid,
-            self.book.best_ask,
-        )
-        if isinstance(action, fl.Wait):
-            return []
-        if isinstance(action, fl.ResendCancel):
-            self._progress(now, "cancelling", f"orders still open, round {flattener.cancel_rounds}")
-            return [CancelAll(ts_ns=now, symbol=symbol, reason="flatten"), self._reconcile(now)]
-        if isinstance(action, fl.Close):
-            if self.mode is not M.FLATTENING:
-                self._set_mode(now, M.FLATTENING, "closing position")
-            order = self._place(
-                now, action.side, action.price_ticks, action.size_lots, "flatten", flatten=True
-            )
-            flattener.close_cid = order.client_order_id
-            self._progress(now, "closing", f"attempt {action.attempt}: {action.size_lots} lots")
-            return [order]
-        self._finish_flatten(now, action)
-        return []
-
-    def _finish_flatten(self, now: int, done: fl.Done) -> None:
-        self._notices.append(
-            ev.FlattenDone(
-                ts_ns=now,
-                local_ns=now,
-                dust=done.dust,
-                position_lots=done.position_lots,
-                attempts=done.attempts,
-            )
-        )
-        self._flattener = None
-        detail = "flat" if not done.dust else f"dust {done.position_lots} lots"
-        self._set_mode(now, self._flatten_to, detail)
-
-    def _progress(self, now: int, phase: str, detail: str) -> None:
-        flattener = self._flattener
-        self._notices.append(
-            ev.FlattenProgress(
-                ts_ns=now,
-                local_ns=now,
-                phase=phase,
-                attempt=flattener.attempts if flattener else 0,
-                position_lots=self.ledger.position_lots,
-                detail=detail,
-            )
         )
 
     # ---- bookkeeping --------------------------------------------------------------------------

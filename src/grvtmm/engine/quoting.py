@@ -1,0 +1,182 @@
+"""Quoting: the strategy's target quotes → requote plans → orders, per side.
+
+A mixin of `Engine` (engine.py), kept apart so each file reads as one concern.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from grvtmm.core import events as ev
+from grvtmm.core.book import OrderBook
+from grvtmm.core.commands import CancelOrder, Command, PlaceOrder, Reconcile
+from grvtmm.core.orders import ClientIdGenerator, Order, OrderTable
+from grvtmm.core.positions import PositionLedger
+from grvtmm.core.types import Instrument, Side, TimeInForce
+from grvtmm.engine.requote import plan_side
+from grvtmm.engine.risk import RiskMonitor
+from grvtmm.engine.settings import EngineSettings
+from grvtmm.strategy.base import AccountView, QuoteTarget, Strategy
+
+_STANDALONE_CANCELS = frozenset({"side_off", "duplicate", "away"})
+
+
+class QuotingMixin:
+    """Turns the strategy's targets into the fewest place/cancel commands."""
+
+    instrument: Instrument
+    settings: EngineSettings
+    strategy: Strategy
+    risk: RiskMonitor
+    orders: OrderTable
+    ledger: PositionLedger
+    book: OrderBook
+    _ids: ClientIdGenerator
+    _notices: list[ev.Event]
+    _target: QuoteTarget | None
+    _session_pnl0: float | None
+    _used_margin: float
+    _decided_key: tuple[int, int, int, int]
+    _cooldown_until: dict[Side, int]
+    _reconcile_sent_ns: int
+
+    if TYPE_CHECKING:
+
+        def equity(self) -> float: ...
+
+        def _free_margin_now(self) -> float: ...
+
+    def _decide(self, now: int) -> list[Command]:
+        book = self.book
+        if not book.ready:
+            return []
+        ledger = self.ledger
+        if self._session_pnl0 is None:
+            self._session_pnl0 = ledger.net_pnl(book.mid_ticks())
+        bids: list[Order] = []
+        asks: list[Order] = []
+        bid_lots = ask_lots = 0
+        for o in self.orders.live_list():
+            if o.side is Side.BUY:
+                bids.append(o)
+                bid_lots += o.size_lots - o.filled_lots
+            else:
+                asks.append(o)
+                ask_lots += o.size_lots - o.filled_lots
+        account = AccountView(
+            ledger.position_lots,
+            self.equity(),
+            self._free_margin_now(),
+            self._used_margin,
+            bid_lots,
+            ask_lots,
+        )
+        target = self.strategy.quote(book, account, now)
+        old = self._target
+        if old is None or old.bid != target.bid or old.ask != target.ask:
+            self._publish_target(now, target)
+        self._target = target
+        params = self.strategy.requote
+        interval = self.strategy.decision_interval_ns
+        cmds: list[Command] = []
+        for side, want, live in ((Side.BUY, target.bid, bids), (Side.SELL, target.ask, asks)):
+            if not live and want is None:
+                continue
+            plan = plan_side(side, want, live, params, now)
+            if plan.places and now < self._cooldown_until[side] and not interval:
+                # Just bounced: let the book move first. Keep only the cancels that stand on
+                # their own (side off, duplicates, quotes the market moved through).
+                plan.places.clear()
+                plan.cancels = [c for c in plan.cancels if c.reason in _STANDALONE_CANCELS]
+            if not plan.places and not plan.cancels:
+                continue
+            places: list[Command] = [
+                self._place(now, p.side, p.price_ticks, p.size_lots, p.reason) for p in plan.places
+            ]
+            cancels: list[Command] = [
+                self._cancel(now, c.client_order_id, c.reason) for c in plan.cancels
+            ]
+            if params.place_before_cancel:
+                cmds += places + cancels
+            else:
+                cmds += cancels + places
+        self._decided_key = (
+            book.best_bid,
+            book.best_ask,
+            ledger.position_lots,
+            self.orders.version,
+        )
+        return cmds
+
+    def _publish_target(self, now: int, target: QuoteTarget) -> None:
+        d = target.diagnostics
+        self._notices.append(
+            ev.QuoteUpdated(
+                ts_ns=now,
+                local_ns=now,
+                bid_ticks=target.bid.price_ticks if target.bid else 0,
+                bid_lots=target.bid.size_lots if target.bid else 0,
+                ask_ticks=target.ask.price_ticks if target.ask else 0,
+                ask_lots=target.ask.size_lots if target.ask else 0,
+                mid_ticks=self.book.mid_ticks(),
+                reason=target.reason,
+                one_sided=d.one_sided if d else "",
+                half_spread_ticks=d.half_spread_ticks if d else 0.0,
+                skew_ticks=d.skew_ticks if d else 0.0,
+                sigma=d.sigma if d else 0.0,
+                k=d.k if d else 0.0,
+                inventory_ratio=d.inventory_ratio if d else 0.0,
+            )
+        )
+
+    def _place(
+        self,
+        now: int,
+        side: Side,
+        price_ticks: int,
+        size_lots: int,
+        reason: str,
+        *,
+        flatten: bool = False,
+    ) -> PlaceOrder:
+        cid = self._ids.next()
+        tif = TimeInForce.IOC if flatten else TimeInForce.GTT
+        if not flatten:
+            self.risk.record_placement(now)
+        self.orders.add(
+            Order(
+                cid,
+                side,
+                price_ticks,
+                size_lots,
+                now,
+                post_only=not flatten,
+                reduce_only=flatten,
+                tif=tif,
+                reason=reason,
+            )
+        )
+        return PlaceOrder(
+            ts_ns=now,
+            client_order_id=cid,
+            symbol=self.instrument.symbol,
+            side=side,
+            price_ticks=price_ticks,
+            size_lots=size_lots,
+            post_only=not flatten,
+            reduce_only=flatten,
+            tif=tif,
+            reason=reason,
+        )
+
+    def _reconcile(self, now: int) -> Reconcile:
+        self._reconcile_sent_ns = now
+        return Reconcile(ts_ns=now, symbol=self.instrument.symbol)
+
+    def _cancel(self, now: int, cid: int, reason: str) -> CancelOrder:
+        self.orders.request_cancel(cid, now)
+        return CancelOrder(
+            ts_ns=now, client_order_id=cid, symbol=self.instrument.symbol, reason=reason
+        )
+
+    # ---- risk, halt and flatten ---------------------------------------------------------------
