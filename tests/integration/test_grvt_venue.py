@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
@@ -403,7 +404,10 @@ async def test_quotes_fill_requote_and_stop_flattens_to_zero() -> None:
             fills_once(rec, server)
 
 
-async def test_stream_drop_reconnects_without_duplicate_fills_and_relogs_in() -> None:
+async def test_stream_drop_reconnects_without_duplicate_fills_and_relogs_in(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
     with anyio.fail_after(40):
         async with (
             FakeGrvtServer(INST, params=FAST) as server,
@@ -427,6 +431,10 @@ async def test_stream_drop_reconnects_without_duplicate_fills_and_relogs_in() ->
             await stop_and_check_flat(node, server)
             fills_once(rec, server)
             assert venue.http.stats.relogins + venue.http.stats.logins >= 2
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert logged  # the run did log (at DEBUG, including the libraries)
+    for secret in (API_KEY, PRIVATE_KEY[2:], "gravity=session", *server.sessions):
+        assert secret not in logged
 
 
 async def test_book_gap_resubscribes_while_quoting_continues() -> None:

@@ -35,6 +35,9 @@ from grvtmm.venues.grvt.errors import (
 from grvtmm.venues.grvt.limits import RateLimits, RetryPolicy
 
 log = logging.getLogger(__name__)
+# httpcore traces every request's and response's headers at DEBUG, the session cookie
+# included; keep that library logger above DEBUG whatever the application's level is.
+logging.getLogger("httpcore").setLevel(logging.INFO)
 
 Env = Literal["prod", "testnet"]
 Group = Literal["order", "cancel_all", "query", "account", "market", "auth", "cod"]

@@ -29,6 +29,10 @@ from grvtmm.venues.grvt.errors import VenueError, from_body
 from grvtmm.venues.grvt.limits import RetryPolicy
 
 log = logging.getLogger(__name__)
+# The websockets library logs handshake headers (the session cookie among them) at DEBUG on
+# the logger it is given; this one never emits DEBUG, whatever the root level is.
+_protocol_log = logging.getLogger(f"{__name__}.protocol")
+_protocol_log.setLevel(logging.INFO)
 
 Key = tuple[str, str]
 """(stream, primary selector) — e.g. ("v1.book.d", "BNB_USDT_Perp")."""
@@ -223,6 +227,7 @@ class JsonRpcStream:
                     open_timeout=self._open_timeout_s,
                     ping_interval=self._ping_interval_s,
                     max_size=2**24,
+                    logger=_protocol_log,
                 ) as ws:
                     attempt = 0
                     await self._session(ws)
