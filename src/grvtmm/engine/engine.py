@@ -71,6 +71,7 @@ class Engine(QuotingMixin, StoppingMixin):
         self._next_decision_ns = 0
         self._decided_key: tuple[int, int, int, int] = (0, 0, 0, -1)
         self._cooldown_until = {Side.BUY: 0, Side.SELL: 0}
+        self._planned_version = -1
         self._reconcile_sent_ns = 0
         self._venue_equity = math.nan
         self._free_margin = math.nan
@@ -216,10 +217,10 @@ class Engine(QuotingMixin, StoppingMixin):
         if mode is M.RUNNING:
             interval = self.strategy.decision_interval_ns
             if interval == 0:
-                return self._decide(now)
+                return self._decide(now, from_timer=True)
             if now >= self._next_decision_ns:
                 self._next_decision_ns = (now // interval + 1) * interval
-                return self._decide(now)
+                return self._decide(now, from_timer=True)
             return []
         if mode is M.RECONCILING:
             if now - self._reconcile_sent_ns >= self.settings.reconcile_timeout_ns:

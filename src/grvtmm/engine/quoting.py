@@ -37,6 +37,7 @@ class QuotingMixin:
     _session_pnl0: float | None
     _used_margin: float
     _decided_key: tuple[int, int, int, int]
+    _planned_version: int
     _cooldown_until: dict[Side, int]
     _reconcile_sent_ns: int
 
@@ -46,7 +47,7 @@ class QuotingMixin:
 
         def _free_margin_now(self) -> float: ...
 
-    def _decide(self, now: int) -> list[Command]:
+    def _decide(self, now: int, *, from_timer: bool = False) -> list[Command]:
         book = self.book
         if not book.ready:
             return []
@@ -73,8 +74,14 @@ class QuotingMixin:
         )
         target = self.strategy.quote(book, account, now)
         old = self._target
+        version = self.orders.version
         if old is None or old.bid != target.bid or old.ask != target.ask:
             self._publish_target(now, target)
+        elif not from_timer and version == self._planned_version:
+            # Same targets, same orders, and the last plan found nothing to do: time-based
+            # replacements (debounce, max age) are re-checked on the next timer.
+            self._target = target
+            return []
         self._target = target
         params = self.strategy.requote
         interval = self.strategy.decision_interval_ns
@@ -106,6 +113,7 @@ class QuotingMixin:
             ledger.position_lots,
             self.orders.version,
         )
+        self._planned_version = self.orders.version if not cmds else -1
         return cmds
 
     def _publish_target(self, now: int, target: QuoteTarget) -> None:
