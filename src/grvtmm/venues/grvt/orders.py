@@ -81,6 +81,7 @@ class OrderDesk:
         inst = quantizer.instrument
         self.base, self.quote = inst.symbol.split("_")[:2]
         self.since_ns = 0
+        self._background: set[asyncio.Task[None]] = set()
         self.create_retries_landed = 0
 
     # ---- commands -------------------------------------------------------------------------
@@ -142,7 +143,9 @@ class OrderDesk:
             self.tracker.forget(cid)
             if isinstance(exc, err.Retryable):
                 # it may still land: a TTL cancel by client id kills it if it does
-                asyncio.get_running_loop().create_task(self._cancel_quietly(cid))
+                task = asyncio.get_running_loop().create_task(self._cancel_quietly(cid))
+                self._background.add(task)  # held until done: the loop keeps only weak refs
+                task.add_done_callback(self._background.discard)
             out.append(
                 OrderRejected(
                     ts_ns=now, local_ns=now, client_order_id=cid, reason=exc.reason, code=exc.code

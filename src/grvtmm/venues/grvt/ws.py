@@ -163,6 +163,7 @@ class JsonRpcStream:
         self._ids = itertools.count(1)
         self._tracker = SequenceTracker()
         self._keys: dict[tuple[object, object], Key] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._ws: ClientConnection | None = None
         self.stats = StreamStats()
 
@@ -307,6 +308,8 @@ class JsonRpcStream:
             log.warning("grvt.ws.gap", extra={"stream": key[0], "selector": key[1], "seq": seq})
             self._tracker.expect(key)
             task = asyncio.get_running_loop().create_task(self._resend(key))
+            self._background.add(task)  # held until done: the loop keeps only weak refs
+            task.add_done_callback(self._background.discard)
             task.add_done_callback(_log_failure)
         return verdict
 
