@@ -21,6 +21,7 @@ app = typer.Typer(
     help="Automated market maker for GRVT USDT perpetuals.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,  # never print locals (they may hold secrets)
 )
 console = Console()
 
@@ -151,6 +152,40 @@ def set_password(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     console.print(f"password set in {settings.data_dir / 'admin_password.argon2'}")
+
+
+@app.command()
+def check(
+    env: Annotated[str | None, typer.Option(help="prod | testnet (default: configured)")] = None,
+    symbol: Annotated[list[str] | None, typer.Option(help="symbols to check")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="where stored keys live")] = None,
+) -> None:
+    """Verify GRVT keys, connectivity, instrument constraints and the dead-man switch."""
+    import asyncio
+    import dataclasses
+
+    from grvtmm.core.clock import LiveClock
+    from grvtmm.serve import load_grvt_config
+    from grvtmm.settings import Settings
+    from grvtmm.venues.grvt.check import run_check
+
+    if env is not None and env not in ("prod", "testnet"):
+        raise typer.BadParameter("env must be prod or testnet")
+    settings = Settings(**({"data_dir": data_dir} if data_dir else {}))  # type: ignore[arg-type]
+    config = load_grvt_config(settings)
+    if config is None:
+        console.print(
+            "FAIL no GRVT keys: set GRVTMM_GRVT__API_KEY and GRVTMM_GRVT__API_SECRET "
+            "or store them with PUT /api/config/exchange"
+        )
+        raise typer.Exit(1)
+    if env is not None:
+        config = dataclasses.replace(config, env=env)  # type: ignore[arg-type]
+    lines = asyncio.run(run_check(config, symbol or ["BNB_USDT_Perp"], LiveClock()))
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+    if any(line.startswith("FAIL") for line in lines):
+        raise typer.Exit(1)
 
 
 def _backtest_wiring() -> RunBuilder:

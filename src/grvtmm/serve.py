@@ -71,8 +71,8 @@ def grvt_config(settings: Settings, secrets: SecretBox) -> GrvtConfig | None:
         g.api_secret.get_secret_value() if g.api_secret else ""
     )
     account = secrets.get("grvt.trading_account_id") or g.trading_account_id or ""
-    if not (key and secret and account):
-        return None
+    if not (key and secret):
+        return None  # the trading account id may be left empty: the login names it
     env = secrets.get("grvt.env") or g.env
     return GrvtConfig(
         env="testnet" if env == "testnet" else "prod",
@@ -124,8 +124,8 @@ async def build_stack(
     if mode == "live":
         if grvt is None:
             raise ServeError(
-                "live mode needs GRVT keys: set GRVTMM_GRVT__API_KEY, GRVTMM_GRVT__API_SECRET and "
-                "GRVTMM_GRVT__TRADING_ACCOUNT_ID (or PUT /api/config/exchange), then restart"
+                "live mode needs GRVT keys: set GRVTMM_GRVT__API_KEY and GRVTMM_GRVT__API_SECRET "
+                "(and GRVTMM_GRVT__TRADING_ACCOUNT_ID) or PUT /api/config/exchange, then restart"
             )
         return await live_stack(grvt, config.symbol, clock)
     raise ServeError("paper mode is not available in this build; use --mode demo or --mode live")
@@ -308,6 +308,18 @@ def _bound_port(server: uvicorn.Server) -> int | None:
         for sock in srv.sockets:
             return int(sock.getsockname()[1])
     return None
+
+
+def load_grvt_config(settings: Settings) -> GrvtConfig | None:
+    """GRVT credentials from the environment and the encrypted store in the data dir."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.db_url())
+    try:
+        key_env = settings.secret_key.get_secret_value() if settings.secret_key else None
+        box = SecretBox(store, resolve_key(key_env, settings.data_dir))
+        return grvt_config(settings, box)
+    finally:
+        store.close()
 
 
 async def serve(settings: Settings, *, clock: Clock | None = None) -> None:
