@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,7 +149,10 @@ async def test_strategy_config_validation_and_live_update(running: Running) -> N
 
 
 @pytest.mark.anyio
-async def test_exchange_keys_write_only_and_refused_while_running(running: Running) -> None:
+async def test_exchange_keys_write_only_and_refused_while_running(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     client = running.client
     await login(client)
     body = {
@@ -176,8 +180,16 @@ async def test_exchange_keys_write_only_and_refused_while_running(running: Runni
         texts.append((await client.get(path)).text)
     for text in texts:
         assert API_KEY not in text and API_SECRET not in text
+    token = "123456:telegram-token-abcdefghij"
+    telegram = await client.put("/api/config/telegram", json={"bot_token": token}, headers=CSRF)
+    assert telegram.status_code == 200 and token not in telegram.text
+    assert telegram.json()["bot_token_set"] is True
+    texts.append((await client.get("/metrics")).text)
     raw = b"".join(p.read_bytes() for p in running.data_dir.rglob("*") if p.is_file())
-    assert API_KEY.encode() not in raw and API_SECRET.encode() not in raw
+    for secret in (API_KEY, API_SECRET, token, PASSWORD):
+        assert secret.encode() not in raw
+        assert all(secret not in text for text in texts)
+        assert secret not in caplog.text  # every log line of the session, DEBUG included
 
 
 @pytest.mark.anyio
