@@ -11,6 +11,7 @@ BENCHES = [
     ["bench_engine.py", "--duration", "1800"],
     ["bench_signing.py", "--orders", "3000", "--warmup", "300"],
     ["bench_backtest.py", "--repeat", "3"],
+    ["bench_stream.py", "--clients", "50", "--seconds", "30"],
 ]
 
 
