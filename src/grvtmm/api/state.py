@@ -26,6 +26,9 @@ class TelegramConfig(BaseModel):
     events: dict[str, EventLevel] = Field(
         default_factory=dict, description="per event on/silent/off"
     )
+    disconnect_alert_s: int = Field(
+        30, ge=5, le=3600, description="critical alert when the venue stays down this long"
+    )
 
 
 class ConfigRepository(Protocol):

@@ -1,0 +1,1 @@
+"""Operator alerts and remote control: rules, templates, the Telegram Bot API client and service."""
