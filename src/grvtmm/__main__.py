@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from grvtmm.backtest.cli import make_backtest_command
+from grvtmm.backtest.sweep import make_sweep_command
 
 if TYPE_CHECKING:
     from grvtmm.backtest.runner import RunBuilder
@@ -196,6 +197,7 @@ def _backtest_wiring() -> RunBuilder:
 
 
 app.command("backtest")(make_backtest_command(_backtest_wiring))
+app.command("sweep")(make_sweep_command(_backtest_wiring))
 
 
 def main() -> None:
