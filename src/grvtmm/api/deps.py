@@ -53,6 +53,8 @@ class Services:
     metrics_renderer: Callable[[], bytes] | None = None
     stream: Any = None
     telegram_test: Callable[[], Any] | None = None
+    jobs: Any = None
+    """Backtest job runner (`grvtmm.backtest.jobs.JobRunner`); None: jobs disabled."""
     status_extra: Callable[[], dict[str, Any]] = field(default=lambda: {})
     version: str = "0.1.0"
 
