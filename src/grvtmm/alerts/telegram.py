@@ -65,6 +65,8 @@ class TelegramLimits:
 
     min_interval_s: float = 1.05
     """Between two messages: Telegram allows about one message a second per chat."""
+    group_min_interval_s: float = 3.0
+    """Between two messages to a group (negative chat id): at most 20 a minute there."""
     max_attempts: int = 5
     """Tries per message before it is given up (and its alerts counted as dropped)."""
     base_backoff_s: float = 1.0
@@ -195,6 +197,9 @@ class BotApi:
         raises the last `TelegramError` when it gives up or the error is permanent."""
         limits = self.limits
         attempts = max_attempts or limits.max_attempts
+        interval_s = (
+            limits.group_min_interval_s if chat_id.startswith("-") else limits.min_interval_s
+        )
         payload = {"chat_id": chat_id, "text": text, "disable_notification": silent}
         async with self._send_lock:
             for attempt in range(1, attempts + 1):
@@ -216,7 +221,7 @@ class BotApi:
                     )
                 finally:
                     # counted from the answer, so arrivals at Telegram are never closer
-                    self._hold_ns(limits.min_interval_s)
+                    self._hold_ns(interval_s)
 
     async def get_updates(self, offset: int | None, timeout_s: int) -> list[dict[str, Any]]:
         """Messages after `offset` (which confirms the earlier ones), waiting up to `timeout_s`."""

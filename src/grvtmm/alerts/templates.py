@@ -266,7 +266,7 @@ def render_card(
     """Head line, then symbol · mode, time and one `Label: value` line per row."""
     lang = lang_of(language)
     labels = LABELS[lang]
-    values = VALUES_ZH if lang == "zh" else {}
+    values = {**VALUES_ZH, **MODES_ZH} if lang == "zh" else {}
     lines = [
         head,
         f"{labels['symbol']}: {symbol} · {labels['mode']}: {_mode(lang, mode)}",

@@ -45,6 +45,20 @@ async def test_messages_are_paced_per_interval(server: FakeTelegramServer) -> No
     assert all(gap >= 0.19 * NS_PER_S for gap in gaps)
 
 
+async def test_groups_get_the_slower_group_pace(server: FakeTelegramServer) -> None:
+    limits = TelegramLimits(min_interval_s=0.0, group_min_interval_s=0.6)
+    api = BotApi(TOKEN, server.base_url, limits)
+    with anyio.fail_after(10):
+        await api.send_message(CHAT_ID, "private 1")
+        await api.send_message(CHAT_ID, "private 2")
+        await api.send_message("-100200300", "group 1")
+        await api.send_message("-100200300", "group 2")
+    await api.aclose()
+    t = [m.received_ns for m in server.messages]
+    assert t[3] - t[2] >= 0.59 * NS_PER_S
+    assert t[1] - t[0] < 0.59 * NS_PER_S  # private chats keep their own (here: no) pace
+
+
 async def test_429_waits_for_retry_after_before_the_next_attempt(
     server: FakeTelegramServer,
 ) -> None:

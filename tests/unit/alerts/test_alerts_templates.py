@@ -64,6 +64,16 @@ def test_chinese_template_translates_level_title_labels_mode_and_values() -> Non
         Alert(Level.WARN, "warning", "engine_warning", (), TS_NS, "X", "paused"), "zh"
     )
     assert warn.splitlines()[0] == "⚠️ 警告 · 引擎警告"
+    change = Alert(
+        Level.INFO,
+        "mode",
+        "mode_changed",
+        (("from", "running"), ("to", "paused")),
+        TS_NS,
+        "X",
+        "paused",
+    )
+    assert render_alert(change, "zh").splitlines()[3:] == ["原模式: 运行中", "新模式: 已暂停"]
 
 
 def test_unknown_language_falls_back_to_english() -> None:
