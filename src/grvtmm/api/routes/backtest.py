@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -24,6 +25,7 @@ from grvtmm.core.types import Instrument
 from grvtmm.strategy.params import StrategyConfig
 
 router = APIRouter(prefix="/api/backtest", tags=["backtest"])
+JobId = Annotated[int, PathParam(ge=1, le=2**62, description="job id")]
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
@@ -196,13 +198,13 @@ def list_jobs(
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: int, _: AuthDep, services: ServicesDep) -> dict[str, Any]:
+def get_job(job_id: JobId, _: AuthDep, services: ServicesDep) -> dict[str, Any]:
     """Status, progress 0–1, step, and the result summary once done."""
     return _job_json(_runner(services), _record(services, job_id))
 
 
 @router.get("/jobs/{job_id}/report", response_class=FileResponse)
-def get_report(job_id: int, _: AuthDep, services: ServicesDep) -> FileResponse:
+def get_report(job_id: JobId, _: AuthDep, services: ServicesDep) -> FileResponse:
     """The job's self-contained HTML report (404 until the job is done)."""
     record = _record(services, job_id)
     if record.report_path is None or not Path(record.report_path).is_file():
@@ -211,7 +213,7 @@ def get_report(job_id: int, _: AuthDep, services: ServicesDep) -> FileResponse:
 
 
 @router.delete("/jobs/{job_id}")
-def cancel_job(job_id: int, _: AuthDep, services: ServicesDep) -> dict[str, Any]:
+def cancel_job(job_id: JobId, _: AuthDep, services: ServicesDep) -> dict[str, Any]:
     """Cancel a queued or running job; a finished job is returned unchanged."""
     runner = _runner(services)
     _record(services, job_id)

@@ -21,11 +21,8 @@ from typing import Annotated
 
 import orjson
 import typer
-import websockets
-from websockets.asyncio.client import connect
 
 from grvtmm.core.clock import NS_PER_S, Clock, LiveClock
-from grvtmm.venues.grvt.http import Endpoints
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +109,8 @@ class RecordSettings:
 
 async def _session(settings: RecordSettings, writer: HourlyGzipWriter, clock: Clock) -> None:
     """One connection: subscribe, then write every text frame until it closes."""
+    from websockets.asyncio.client import connect
+
     async with connect(settings.url, max_size=1 << 24, open_timeout=10) as ws:
         for request in settings.subscriptions():
             await ws.send(request.decode())
@@ -139,9 +138,11 @@ async def record(
                 await asyncio.gather(session, return_exceptions=True)
                 break
             stopped.cancel()
+            from websockets import ConnectionClosed
+
             error = session.exception()
             log.warning("record.disconnected", extra={"detail": repr(error)})
-            if error is None or isinstance(error, websockets.ConnectionClosed):
+            if error is None or isinstance(error, ConnectionClosed):
                 backoff_s = 0.5
             else:
                 backoff_s = min(backoff_s * 2, MAX_BACKOFF_S)
@@ -161,6 +162,7 @@ def record_command(
 ) -> None:
     """Record GRVT public book and trade frames (gzip, hourly files) until interrupted."""
     from grvtmm.core.types import normalize_symbol
+    from grvtmm.venues.grvt.http import Endpoints
 
     if env not in ("prod", "testnet"):
         raise typer.BadParameter("env must be prod or testnet", param_hint="--env")
