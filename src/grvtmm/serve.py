@@ -15,13 +15,17 @@ import uvicorn
 from fastapi import FastAPI
 
 from grvtmm import __version__
+from grvtmm.alerts.notifier import AlertSettings
+from grvtmm.alerts.service import TelegramAlerts
 from grvtmm.api.app import create_app
 from grvtmm.api.auth import LoginLimiter, PasswordFile, SessionStore
 from grvtmm.api.deps import Services
+from grvtmm.api.routes.config import TELEGRAM_TOKEN
 from grvtmm.api.routes.system import status_body
 from grvtmm.api.state import ConfigState
 from grvtmm.api.stream import StreamHub
-from grvtmm.app import DEMO_FEES
+from grvtmm.app import DEMO_FEES, build_backtest_run
+from grvtmm.backtest.jobs import JobRunner
 from grvtmm.core.clock import NS_PER_S, Clock, LiveClock
 from grvtmm.core.events import EngineMode, StartRequested, StopRequested
 from grvtmm.core.types import FeeSchedule, Instrument
@@ -141,6 +145,8 @@ class Server:
         self.services: Services | None = None
         self.store: Store | None = None
         self.writer: StoreWriter | None = None
+        self.alerts: TelegramAlerts | None = None
+        self.jobs: JobRunner | None = None
         self.store_failure_hooks: list[Callable[[str], None]] = []
         self.uvicorn: uvicorn.Server | None = None
         self.app: FastAPI | None = None
@@ -189,6 +195,10 @@ class Server:
             hello=lambda: {"mode": stack.mode, "version": __version__, "symbol": instrument.symbol},
         )
         node.add_sink(hub)
+        alerts = self.alerts = self._telegram(instrument, node, monitor, config_state, secrets)
+        node.add_sink(alerts)
+        self.store_failure_hooks.append(alerts.store_failure)
+        jobs = self.jobs = JobRunner(store, data_dir, build_backtest_run)
         registry = build_registry(monitor, lambda: {s.name: s.dropped for s in node.sinks})
         services = Services(
             node=node,
@@ -206,9 +216,48 @@ class Server:
             stream=hub,
             status_extra=lambda: self._status_extra(stack, passwords),
             version=__version__,
+            telegram_test=alerts.send_test,
+            jobs=jobs,
         )
         services_ref.append(services)
         self.services = services
+
+    def _telegram(
+        self,
+        instrument: Instrument,
+        node: Node,
+        monitor: Monitor,
+        config_state: ConfigState,
+        secrets: SecretBox,
+    ) -> TelegramAlerts:
+        """Alerts and commands over Telegram; reconfigured whenever its settings change."""
+        env = self.settings.telegram
+
+        def token() -> str | None:
+            stored = secrets.get(TELEGRAM_TOKEN)
+            return stored or (env.bot_token.get_secret_value() if env.bot_token else None)
+
+        def alert_settings() -> AlertSettings:
+            return AlertSettings.from_config(
+                config_state.telegram.model_dump(), chat_id=env.chat_id
+            )
+
+        alerts = TelegramAlerts(
+            instrument,
+            self.clock,
+            control=node,
+            summary=monitor.summary,
+            settings=alert_settings(),
+            token=token(),
+            api_base_url=env.api_base_url,
+        )
+
+        def changed(kind: str) -> None:
+            if kind == "telegram":
+                alerts.configure(alert_settings(), token())
+
+        config_state.listeners.append(changed)
+        return alerts
 
     def _store_failed(self, detail: str) -> None:
         """Called from the writer thread: log loudly and notify the hooks (alerts)."""
@@ -247,6 +296,8 @@ class Server:
         server = self.uvicorn = uvicorn.Server(config)
         node_task = asyncio.create_task(node.run(), name="node")
         ticker = asyncio.create_task(self._tick(), name="stream.tick")
+        if self.alerts is not None:
+            self.alerts.start()
         serve_task = asyncio.create_task(server.serve(), name="http")
         while not server.started and not serve_task.done():
             await asyncio.sleep(0.01)
@@ -293,6 +344,10 @@ class Server:
         await node.close()
         with contextlib.suppress(asyncio.CancelledError):
             await node_task
+        if self.alerts is not None:
+            await self.alerts.close()
+        if self.jobs is not None:
+            await asyncio.to_thread(self.jobs.close)
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close, 10.0)
         if self.store is not None:

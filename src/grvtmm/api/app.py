@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from grvtmm.api.deps import AuthDep, Services, authenticate_ws
-from grvtmm.api.routes import config, engine, monitor, system
+from grvtmm.api.routes import alerts, backtest, config, engine, monitor, system
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -46,7 +46,7 @@ def create_app(services: Services, static_dir: Path | None = None) -> FastAPI:
             response.headers.setdefault(name, value)
         return response
 
-    for module in (system, engine, config, monitor):
+    for module in (system, engine, config, monitor, alerts, backtest):
         app.include_router(module.router)
 
     @app.get("/api/openapi.json", tags=["system"], include_in_schema=False)
