@@ -273,6 +273,7 @@ class Server:
             "notices": notices,
             "start_blocker": stack.start_blocker,
             "symbol": stack.instrument.symbol,
+            "telegram": self.alerts.status() if self.alerts is not None else None,
         }
 
     @staticmethod
