@@ -13,6 +13,7 @@ from rich.table import Table
 
 from grvtmm.backtest.cli import make_backtest_command
 from grvtmm.backtest.sweep import make_sweep_command
+from grvtmm.venues.grvt.recorder import record_command
 
 if TYPE_CHECKING:
     from grvtmm.backtest.runner import RunBuilder
@@ -198,6 +199,7 @@ def _backtest_wiring() -> RunBuilder:
 
 app.command("backtest")(make_backtest_command(_backtest_wiring))
 app.command("sweep")(make_sweep_command(_backtest_wiring))
+app.command("record")(record_command)
 
 
 def main() -> None:
