@@ -9,7 +9,10 @@ PY="${PYTHON:-../.venv/bin/python}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT INT TERM
 "$PY" -m grvtmm.api.schema "$tmp/openapi.json"
-./node_modules/.bin/openapi-typescript "$tmp/openapi.json" -o "$tmp/schema.d.ts" --silent
+if ! ./node_modules/.bin/openapi-typescript "$tmp/openapi.json" -o "$tmp/schema.d.ts" >"$tmp/log" 2>&1; then
+  cat "$tmp/log" >&2
+  exit 1
+fi
 if [ "${1:-}" = "--check" ]; then
   stale=0
   for f in openapi.json schema.d.ts; do

@@ -81,6 +81,23 @@ describe('controls', () => {
     expect(requests[0]).toMatchObject({ method: 'POST', url: '/api/engine/stop', headers: { 'x-grvtmm-csrf': '1' } });
   });
 
+  it('halt asks first too', async () => {
+    const requests = installFakeServer({ 'POST /api/engine/halt': () => ({ json: status('demo', 'halting') }) });
+    wrap(<Controls status={status('demo', 'paused')} flatten={noFlatten} lotSize={null} onStatus={() => undefined} />);
+    fireEvent.click(screen.getByTestId('ctl-halt'));
+    expect(screen.getByTestId('confirm-dialog').textContent).toMatch(/Halt the engine\?/);
+    expect(requests).toEqual([]);
+    fireEvent.click(screen.getByTestId('confirm-yes'));
+    await waitFor(() => expect(requests.map((r) => r.url)).toEqual(['/api/engine/halt']));
+  });
+
+  it('shows a refused action next to the controls', async () => {
+    installFakeServer({ 'POST /api/engine/start': () => ({ status: 409, json: { detail: 'live mode needs GRVT keys' } }) });
+    wrap(<Controls status={status('live', 'stopped')} flatten={noFlatten} lotSize={null} onStatus={() => undefined} />);
+    fireEvent.click(screen.getByTestId('ctl-start'));
+    expect((await screen.findByTestId('control-error')).textContent).toBe('Start failed: live mode needs GRVT keys');
+  });
+
   it('pause needs no confirmation', async () => {
     const requests = installFakeServer({ 'POST /api/engine/pause': () => ({ json: status('demo', 'paused') }) });
     wrap(<Controls status={status('demo', 'running')} flatten={noFlatten} lotSize={null} onStatus={() => undefined} />);

@@ -37,12 +37,15 @@ export interface RequestOptions<O> {
 export class ApiError extends Error {
   readonly status: number;
   readonly detail: unknown;
+  /** seconds from a Retry-After header (429), else null */
+  readonly retryAfterS: number | null;
 
-  constructor(status: number, detail: unknown, message: string) {
+  constructor(status: number, detail: unknown, message: string, retryAfterS: number | null = null) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.detail = detail;
+    this.retryAfterS = retryAfterS;
   }
 }
 
@@ -118,10 +121,12 @@ export async function send(
         ? (parsed as { detail: unknown }).detail
         : parsed;
     if (response.status === 401 && !url.startsWith('/api/auth/login')) onUnauthorized();
+    const retryAfter = Number(response.headers.get('Retry-After'));
     throw new ApiError(
       response.status,
       detail,
       errorMessage(response.status, response.statusText, detail),
+      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null,
     );
   }
   return parsed;

@@ -22,7 +22,7 @@ export function Login(props: { expired: boolean; onLoggedIn(): void }) {
       props.onLoggedIn();
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) setError(t('login.wrong'));
-      else if (e instanceof ApiError && e.status === 429) setError(t('login.limited', { s: 60 }));
+      else if (e instanceof ApiError && e.status === 429) setError(t('login.limited', { s: e.retryAfterS ?? 60 }));
       else setError(e instanceof ApiError ? e.message : String(e));
     } finally {
       setBusy(false);

@@ -153,7 +153,9 @@ export function useLive(enabled: boolean, onAuthLost: () => void): Live {
             }
             if (kind === 'mode' && s.status && typeof data.new === 'string') {
               const engine = { ...s.status.engine, mode: data.new as Status['engine']['mode'] };
-              return { ...s, status: { ...s.status, engine } };
+              // a new start ends the previous flatten's report
+              const flatten = data.new === 'reconciling' && !s.flatten.active ? NO_FLATTEN : s.flatten;
+              return { ...s, flatten, status: { ...s.status, engine } };
             }
             const flatten = foldFlatten(s.flatten, kind, data);
             return flatten === s.flatten ? s : { ...s, flatten };
