@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  ARTIFACTS,
   DESKTOP,
   PASSWORD,
   PHONE,
@@ -213,6 +214,37 @@ describe('dashboard end to end', { timeout: 170_000 }, () => {
     await screenshot(page, 'strategy-zh');
     await page.locator(byId('lang-en')).click();
     await page.locator(byId('tab-overview')).click();
+  });
+
+  it('live mode is unmistakable (stream rewritten to say live)', async () => {
+    const live = await context.newPage();
+    // the server is in demo mode; relay its stream through the browser, naming the mode live
+    await live.routeWebSocket(/\/ws\/stream$/, (ws) => {
+      const upstream = ws.connectToServer();
+      upstream.onMessage((raw) => {
+        const message = JSON.parse(String(raw));
+        if (message.data?.status) message.data.status.mode = 'live';
+        ws.send(JSON.stringify(message));
+      });
+    });
+    try {
+      await live.goto(server.base);
+      await live.locator(`${byId('conn-state')}[data-state="connected"]`).waitFor();
+      await live.locator(byId('live-warning')).waitFor();
+      assert.equal(await live.locator(byId('trading-mode')).innerText(), 'LIVE');
+      const colors = await live.evaluate(() => {
+        const chip = getComputedStyle(document.querySelector('[data-testid="trading-mode"]'));
+        const strip = getComputedStyle(document.querySelector('[data-testid="live-warning"]'));
+        return [chip.backgroundColor, strip.backgroundColor];
+      });
+      assert.deepEqual(colors, ['rgb(229, 56, 59)', 'rgb(229, 56, 59)'], 'live is red');
+      await live.setViewportSize({ width: DESKTOP.width, height: 300 });
+      await live.screenshot({ path: path.join(ARTIFACTS, 'live-header.png') });
+      await live.setViewportSize({ width: PHONE.width, height: 400 });
+      await live.screenshot({ path: path.join(ARTIFACTS, 'live-header-phone.png') });
+    } finally {
+      await live.close();
+    }
   });
 
   it('reconnects after the server restarts on the same port and data dir', async () => {
