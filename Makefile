@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 # hftbacktest (the reference backtester) lives in its own venv: the parity test runs it
 HBT_STAMP := .venv-hbt/.installed
 
-.PHONY: setup run demo test lint typecheck contracts unit bench clean system-deps
+.PHONY: setup run demo test lint typecheck contracts unit bench clean system-deps \
+	web-build web-test e2e api-client api-client-check
 
 setup: $(STAMP)
 
@@ -29,7 +30,34 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
-run: $(STAMP)
+# The dashboard (web/): npm dependencies, the production build served at /, tests.
+WEB_STAMP := web/node_modules/.installed
+WEB_INDEX := src/grvtmm/static/index.html
+WEB_SOURCES := $(shell find web/src web/public web/index.html web/vite.config.ts \
+	web/tsconfig.json -type f 2>/dev/null)
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(WEB_STAMP)
+
+$(WEB_INDEX): $(WEB_STAMP) $(WEB_SOURCES)
+	cd web && npm run --silent build
+
+web-build: $(WEB_INDEX)
+
+api-client: $(STAMP) $(WEB_STAMP)
+	cd web && PYTHON=../$(PY) npm run --silent api-client
+
+api-client-check: $(STAMP) $(WEB_STAMP)
+	cd web && PYTHON=../$(PY) npm run --silent api-client:check
+
+web-test: $(WEB_STAMP) api-client-check
+	cd web && npm run --silent typecheck && npx vitest run
+
+e2e: $(STAMP) $(WEB_INDEX)
+	sh web/scripts/e2e.sh
+
+run: $(STAMP) $(WEB_INDEX)
 	$(VENV)/bin/grvt-mm serve
 
 demo: $(STAMP)
@@ -48,10 +76,10 @@ contracts: $(STAMP)
 unit: $(STAMP) $(HBT_STAMP) system-deps
 	$(VENV)/bin/pytest -q
 
-test: lint typecheck contracts unit
+test: lint typecheck contracts unit web-test e2e
 
 bench: $(STAMP) $(HBT_STAMP)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .venv-hbt .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-hbt web/node_modules src/grvtmm/static .mypy_cache .pytest_cache .ruff_cache

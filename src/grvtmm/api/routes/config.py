@@ -144,7 +144,7 @@ def get_telegram(_: AuthDep, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.put("/telegram")
-def put_telegram(body: TelegramBody, _: AuthDep, services: ServicesDep) -> dict[str, Any]:
+async def put_telegram(body: TelegramBody, _: AuthDep, services: ServicesDep) -> dict[str, Any]:
     """Update Telegram settings; the bot token is stored encrypted and never returned."""
     if body.bot_token is not None:
         if services.secrets is None:
