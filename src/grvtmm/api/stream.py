@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import enum
+import json
 import logging
 from collections.abc import Callable
 from decimal import Decimal
@@ -37,6 +38,7 @@ STREAMED: dict[type, str] = {
     CancelOrder: "cancel_sent",
 }
 MESSAGE_TYPES = frozenset({"tick", "event"})
+_RESYNC = json.dumps({"type": "resync", "reason": "client fell behind"})
 
 
 def _plain(value: Any) -> Any:
@@ -62,21 +64,22 @@ class _Client:
     __slots__ = ("queue", "resync", "types")
 
     def __init__(self, size: int) -> None:
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(size)
+        self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(size)
         self.types: set[str] = set(MESSAGE_TYPES)
         self.resync = False
 
-    def offer(self, message: dict[str, Any]) -> bool:
-        if message["type"] not in self.types or self.resync:
+    def offer(self, kind: str, text: str) -> bool:
+        """Queue an encoded message of type `kind`; False when the client had to be resynced."""
+        if kind not in self.types or self.resync:
             return True
         try:
-            self.queue.put_nowait(message)
+            self.queue.put_nowait((kind, text))
             return True
         except asyncio.QueueFull:
             while not self.queue.empty():
                 self.queue.get_nowait()
             self.resync = True
-            self.queue.put_nowait({"type": "resync", "reason": "client fell behind"})
+            self.queue.put_nowait(("resync", _RESYNC))
             return False
 
 
@@ -114,8 +117,11 @@ class StreamHub:
             self.broadcast(message)
 
     def broadcast(self, message: dict[str, Any]) -> None:
+        """Encode once, then hand the text to every client's queue."""
+        kind = message["type"]
+        text = json.dumps(message, separators=(",", ":"))
         for client in self._clients:
-            if not client.offer(message):
+            if not client.offer(kind, text):
                 self._dropped += 1
 
     def tick(self) -> None:
@@ -136,9 +142,9 @@ class StreamHub:
                 if getter not in done:
                     getter.cancel()
                     break
-                message = getter.result()
-                await websocket.send_json(message)
-                if message["type"] == "resync":
+                kind, text = getter.result()
+                await websocket.send_text(text)
+                if kind == "resync":
                     client.resync = False
                     await websocket.send_json({"type": "snapshot", "data": self._snapshot()})
         except (WebSocketDisconnect, RuntimeError):
