@@ -184,7 +184,7 @@ def list_jobs(
     _: AuthDep,
     services: ServicesDep,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10_000_000),
 ) -> dict[str, Any]:
     """Jobs, newest first, one page at a time."""
     runner = _runner(services)

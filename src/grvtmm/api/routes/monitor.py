@@ -25,8 +25,8 @@ def summary(_: AuthDep, services: ServicesDep) -> dict[str, Any]:
 def series(
     _: AuthDep,
     services: ServicesDep,
-    start_ns: Annotated[int | None, Query(ge=0)] = None,
-    end_ns: Annotated[int | None, Query(ge=0)] = None,
+    start_ns: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    end_ns: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     max_points: Annotated[int, Query(ge=2, le=5000)] = 500,
 ) -> dict[str, Any]:
     """Equity, inventory, mid, our bid/ask and volume, downsampled to at most `max_points`."""
