@@ -48,9 +48,8 @@ from grvtmm.backtest.data_common import (
     Scan,
     int_field,
     offset_from,
-    position,
+    replay_lines,
     scan_lines,
-    stamped_lines,
 )
 from grvtmm.core.events import BookDelta, BookSnapshot, Event, Level, Ticker, Trade
 from grvtmm.core.types import Instrument, Side
@@ -320,17 +319,4 @@ def load_binance(
     stats.local_offset_ns = offset
     reorder = Reorderer(options.reorder_window_ns, options.trades_first)
     parser = _Parser(instrument, options, stats, scan, reorder)
-    for index, path in enumerate(paths):
-        for number, local_ns, payload in stamped_lines(path):
-            stats.lines += 1
-            try:
-                parser.line(path, position(index, number), number, local_ns + offset, payload)
-            except DataFormatError:
-                raise
-            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-                raise DataFormatError(
-                    path, number, EXPECTED, got=f"{type(exc).__name__}: {exc}"
-                ) from exc
-            yield from reorder.ready()
-    yield from reorder.drain()
-    stats.max_buffered = reorder.peak
+    yield from replay_lines(paths, parser.line, reorder, stats, offset, EXPECTED)

@@ -323,3 +323,33 @@ class Reorderer:
 def position(file_index: int, line: int) -> int:
     """A sortable (file, line) key for tie-breaking."""
     return (file_index << 40) | line
+
+
+LineHandler = Callable[[Path, int, int, int, bytes], None]
+"""Parses one stamped line: (path, global position, line number, local ns, payload)."""
+
+
+def replay_lines(
+    paths: Sequence[Path],
+    handle: LineHandler,
+    reorder: Reorderer,
+    stats: LoadStats,
+    offset_ns: int,
+    expected: str,
+) -> Iterator[Event]:
+    """Feed every `<local ns> <payload>` line of `paths` to `handle`, yielding the events the
+    re-order buffer releases; a malformed line fails with its file, number and `expected`."""
+    for index, path in enumerate(paths):
+        for number, local_ns, payload in stamped_lines(path):
+            stats.lines += 1
+            try:
+                handle(path, position(index, number), number, local_ns + offset_ns, payload)
+            except DataFormatError:
+                raise
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                raise DataFormatError(
+                    path, number, expected, got=f"{type(exc).__name__}: {exc}"
+                ) from exc
+            yield from reorder.ready()
+    yield from reorder.drain()
+    stats.max_buffered = reorder.peak
