@@ -219,10 +219,8 @@ class ReplayLoop:
         self._deliver(event)
 
     def _accumulate(self, delta: BookDelta, feed_ns: int) -> None:
-        for price, lots in delta.bids:
-            self._pending_bids[price] = lots
-        for price, lots in delta.asks:
-            self._pending_asks[price] = lots
+        self._pending_bids.update(delta.bids)
+        self._pending_asks.update(delta.asks)
         self._pending_seq = delta.sequence
         if not self._flush_scheduled:
             self._flush_scheduled = True
