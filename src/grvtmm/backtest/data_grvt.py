@@ -9,7 +9,8 @@ acknowledgements and RPC replies are skipped.
 
 Exchange time is the feed's `event_time` (ns). As for Binance files, events come out sorted by
 exchange time (receive order on ties) and local time is shifted by one constant so that feed
-latency is never negative.
+latency is never negative. A delta is never placed before the snapshot it continues: its
+exchange time is raised to the snapshot's when the snapshot's is later.
 
 Book sequence: a snapshot starts the book; the next delta anchors the sequence (its
 `prev_sequence` is left unset, as GRVT numbers deltas per connection); every later delta must have
@@ -95,6 +96,7 @@ class _Parser:
         self.reorder = reorder
         self.synced = False
         self.last: int | None = None
+        self.snapshot_ts = 0
         self.seen: OrderedDict[str, None] = OrderedDict()
         self.others: set[str] = set()
 
@@ -135,6 +137,7 @@ class _Parser:
         )
         self.stats.snapshots += 1
         self.reorder.push(snap, pos, path, line)
+        self.snapshot_ts = snap.ts_ns
         self.synced = True
         self.last = None
 
@@ -163,7 +166,9 @@ class _Parser:
                 gap = True
                 self._gap(path, line, pos, last, seq, prev)
         delta = BookDelta(
-            ts_ns=int(feed["event_time"]),
+            # never sorted ahead of the snapshot it continues (a snapshot sent on
+            # resubscription may carry a later event time than the first delta after it)
+            ts_ns=max(int(feed["event_time"]), self.snapshot_ts),
             local_ns=local_ns,
             symbol=self.symbol,
             bids=bids,

@@ -415,6 +415,33 @@ def test_grvt_gap_resyncs_on_a_new_snapshot(tmp_path: Path) -> None:
     assert isinstance(events[-1], BookSnapshot)
 
 
+def test_grvt_delta_after_a_resubscription_snapshot_stays_behind_it(tmp_path: Path) -> None:
+    """The resubscription snapshot's event time is later than the first delta that continues
+    it: the delta must not be sorted ahead of it (the book would drop it and then gap)."""
+    lines = (FIXTURES / "grvt_small.record").read_text().splitlines()
+    lines[6] = lines[6].replace('"prev_sequence_number":"5"', '"prev_sequence_number":"3"')
+    resub = lines[1].replace("1700000000050000000 ", "1700000000240000000 ")
+    resub = resub.replace("1700000000001000000", "1700000000235000000")
+    after = (
+        lines[2]
+        .replace("1700000000090000000 ", "1700000000241000000 ")
+        .replace('"event_time":"1700000000100000000"', '"event_time":"1700000000230000000"')
+        .replace('"sequence_number":"5"', '"sequence_number":"40"')
+        .replace('"prev_sequence_number":"4"', '"prev_sequence_number":"39"')
+    )
+    events, _ = load([write_lines(tmp_path / "g", [*lines, resub, after])], inst=GRVT_BTC)
+    snap, last = events[-2], events[-1]
+    assert isinstance(snap, BookSnapshot) and snap.ts_ns == 1_700_000_000_235_000_000
+    assert isinstance(last, BookDelta) and last.sequence == 40
+    assert last.ts_ns == snap.ts_ns
+    book = OrderBook("BTC_USDT_Perp")
+    results = [
+        book.apply_snapshot(e) if isinstance(e, BookSnapshot) else book.apply_delta(e)
+        for e in events[-2:]
+    ]
+    assert results == [ApplyResult.APPLIED, ApplyResult.APPLIED] and book.ready
+
+
 def test_grvt_malformed_frame_reports_the_line(tmp_path: Path) -> None:
     lines = (FIXTURES / "grvt_small.record").read_text().splitlines()
     lines[3] = lines[3].replace('"price":"100.2"', '"price":"abc"')
