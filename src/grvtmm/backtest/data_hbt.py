@@ -193,13 +193,16 @@ class _Converter:
         splits = bid_splits(ev, starts).tolist()
         ticks, _ = _on_grid(rows["px"], self.tick)
         lots, _ = _on_grid(rows["qty"], self.lot)
+        ticks_l = ticks.tolist()
+        lots_l = lots.tolist()
         cols = (
             rows["exch_ts"].tolist(),
             rows["local_ts"].tolist(),
-            ticks.tolist(),
-            lots.tolist(),
+            ticks_l,
+            lots_l,
             ev.tolist(),
             rows["px"].tolist(),
+            list(zip(ticks_l, lots_l, strict=True)),
         )
         bounds = [*starts.tolist(), len(rows)]
         cls_l = cls.tolist()
@@ -228,13 +231,13 @@ class _Converter:
         )
 
     def _delta(self, cols: tuple[list[Any], ...], s: int, e: int, split: int) -> BookDelta:
-        ticks, lots, evs = cols[2], cols[3], cols[4]
+        evs, pairs = cols[4], cols[6]
         if split >= 0:  # bids first, then asks: the usual layout, sliced without a loop
-            bids = tuple(zip(ticks[s:split], lots[s:split], strict=True))
-            asks = tuple(zip(ticks[split:e], lots[split:e], strict=True))
+            bids = tuple(pairs[s:split])
+            asks = tuple(pairs[split:e])
         else:
             sides = [bool(evs[i] & BUY_EVENT) for i in range(s, e)]
-            levels = list(zip(ticks[s:e], lots[s:e], strict=True))
+            levels = pairs[s:e]
             bids = tuple(lv for lv, bid in zip(levels, sides, strict=True) if bid)
             asks = tuple(lv for lv, bid in zip(levels, sides, strict=True) if not bid)
         self.book.bids.update(bids)
