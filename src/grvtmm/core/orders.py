@@ -153,6 +153,20 @@ class OrderTable:
         """Snapshot of the live orders (safe to iterate while the table changes)."""
         return list(self._live.values())
 
+    def live_by_side(self) -> tuple[list[Order], list[Order], int, int]:
+        """Live bids, live asks (each in placement order) and their unfilled lots."""
+        bids: list[Order] = []
+        asks: list[Order] = []
+        bid_lots = ask_lots = 0
+        for o in self._live.values():
+            if o.side is Side.BUY:
+                bids.append(o)
+                bid_lots += o.size_lots - o.filled_lots
+            else:
+                asks.append(o)
+                ask_lots += o.size_lots - o.filled_lots
+        return bids, asks, bid_lots, ask_lots
+
     def live_count(self) -> int:
         return len(self._live)
 

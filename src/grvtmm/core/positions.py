@@ -64,7 +64,11 @@ class PositionLedger:
         return (mark_ticks - self.avg_entry_ticks) * self.position_lots * self._point_value
 
     def net_pnl(self, mark_ticks: float) -> float:
-        return self.realized + self.unrealized(mark_ticks) - self.fees
+        pos = self.position_lots
+        if pos == 0:
+            return self.realized + 0.0 - self.fees
+        unrealized = (mark_ticks - self.avg_entry_ticks) * pos * self._point_value
+        return self.realized + unrealized - self.fees
 
     def notional(self, mark_ticks: float) -> float:
         return abs(self.position_lots) * mark_ticks * self._point_value

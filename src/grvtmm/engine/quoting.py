@@ -16,9 +16,18 @@ from grvtmm.core.types import Instrument, Side, TimeInForce
 from grvtmm.engine.requote import plan_side
 from grvtmm.engine.risk import RiskMonitor
 from grvtmm.engine.settings import EngineSettings
-from grvtmm.strategy.base import AccountView, QuoteTarget, Strategy
+from grvtmm.strategy.base import AccountView, Quote, QuoteTarget, Strategy
 
 _STANDALONE_CANCELS = frozenset({"side_off", "duplicate", "away"})
+
+
+def _changed(old: Quote | None, new: Quote | None) -> bool:
+    """Whether a side's target moved (the strategy hands back the same object when not)."""
+    if old is new:
+        return False
+    if old is None or new is None:
+        return True
+    return old.price_ticks != new.price_ticks or old.size_lots != new.size_lots
 
 
 class QuotingMixin:
@@ -54,16 +63,8 @@ class QuotingMixin:
         ledger = self.ledger
         if self._session_pnl0 is None:
             self._session_pnl0 = ledger.net_pnl(book.mid_ticks())
-        bids: list[Order] = []
-        asks: list[Order] = []
-        bid_lots = ask_lots = 0
-        for o in self.orders.live_list():
-            if o.side is Side.BUY:
-                bids.append(o)
-                bid_lots += o.size_lots - o.filled_lots
-            else:
-                asks.append(o)
-                ask_lots += o.size_lots - o.filled_lots
+        orders = self.orders
+        bids, asks, bid_lots, ask_lots = orders.live_by_side()
         account = AccountView(
             ledger.position_lots,
             self.equity(),
@@ -74,47 +75,51 @@ class QuotingMixin:
         )
         target = self.strategy.quote(book, account, now)
         old = self._target
-        version = self.orders.version
-        if old is None or old.bid != target.bid or old.ask != target.ask:
+        self._target = target
+        if old is None or _changed(old.bid, target.bid) or _changed(old.ask, target.ask):
             self._publish_target(now, target)
-        elif not from_timer and version == self._planned_version:
+        elif not from_timer and orders.version == self._planned_version:
             # Same targets, same orders, and the last plan found nothing to do: time-based
             # replacements (debounce, max age) are re-checked on the next timer.
-            self._target = target
             return []
-        self._target = target
-        params = self.strategy.requote
-        interval = self.strategy.decision_interval_ns
         cmds: list[Command] = []
-        for side, want, live in ((Side.BUY, target.bid, bids), (Side.SELL, target.ask, asks)):
-            if not live and want is None:
-                continue
-            plan = plan_side(side, want, live, params, now)
-            if plan.places and now < self._cooldown_until[side] and not interval:
-                # Just bounced: let the book move first. Keep only the cancels that stand on
-                # their own (side off, duplicates, quotes the market moved through).
-                plan.places.clear()
-                plan.cancels = [c for c in plan.cancels if c.reason in _STANDALONE_CANCELS]
-            if not plan.places and not plan.cancels:
-                continue
-            places: list[Command] = [
-                self._place(now, p.side, p.price_ticks, p.size_lots, p.reason) for p in plan.places
-            ]
-            cancels: list[Command] = [
-                self._cancel(now, c.client_order_id, c.reason) for c in plan.cancels
-            ]
-            if params.place_before_cancel:
-                cmds += places + cancels
-            else:
-                cmds += cancels + places
-        self._decided_key = (
-            book.best_bid,
-            book.best_ask,
-            ledger.position_lots,
-            self.orders.version,
-        )
-        self._planned_version = self.orders.version if not cmds else -1
+        want = target.bid
+        if bids or want is not None:
+            self._plan(cmds, Side.BUY, want, bids, now)
+        want = target.ask
+        if asks or want is not None:
+            self._plan(cmds, Side.SELL, want, asks, now)
+        version = orders.version
+        self._decided_key = (book.best_bid, book.best_ask, ledger.position_lots, version)
+        self._planned_version = -1 if cmds else version
         return cmds
+
+    def _plan(
+        self, cmds: list[Command], side: Side, want: Quote | None, live: list[Order], now: int
+    ) -> None:
+        """Append the place/cancel commands that move one side's orders to its target."""
+        params = self.strategy.requote
+        plan = plan_side(side, want, live, params, now)
+        if not plan.places:
+            if not plan.cancels:
+                return
+        elif now < self._cooldown_until[side] and not self.strategy.decision_interval_ns:
+            # Just bounced: let the book move first. Keep only the cancels that stand on
+            # their own (side off, duplicates, quotes the market moved through).
+            plan.places.clear()
+            plan.cancels = [c for c in plan.cancels if c.reason in _STANDALONE_CANCELS]
+            if not plan.cancels:
+                return
+        places: list[Command] = [
+            self._place(now, p.side, p.price_ticks, p.size_lots, p.reason) for p in plan.places
+        ]
+        cancels: list[Command] = [
+            self._cancel(now, c.client_order_id, c.reason) for c in plan.cancels
+        ]
+        if params.place_before_cancel:
+            cmds += places + cancels
+        else:
+            cmds += cancels + places
 
     def _publish_target(self, now: int, target: QuoteTarget) -> None:
         d = target.diagnostics

@@ -40,19 +40,11 @@ class SidePlan:
     cancels: list[Cancellation]
 
 
-def _age_ns(order: Order, now_ns: int) -> int:
-    return now_ns - (order.accepted_ns or order.created_ns)
-
-
 def _cancellable(order: Order) -> bool:
     return order.cancel_requested_ns == 0 and order.status in (
         OrderStatus.OPEN,
         OrderStatus.PARTIALLY_FILLED,
     )
-
-
-def _size_ok(order: Order, target: Quote, params: RequoteParams) -> bool:
-    return abs(order.leaves_lots - target.size_lots) <= params.size_tolerance * target.size_lots
 
 
 def plan_side(
@@ -70,62 +62,56 @@ def plan_side(
             Cancellation(o.client_order_id, "side_off") for o in working if _cancellable(o)
         )
         return plan
-    keeper = _find_keeper(working, target, params, now_ns)
+    # One pass finds the keeper (the closest order within the price tolerance, of an acceptable
+    # size and not too old; the first one on ties) and the newest order (the one a replacement
+    # supersedes; also the first one on ties).
+    price = target.price_ticks
+    size_slack = params.size_tolerance * target.size_lots
+    max_age = params.max_order_age_ns
+    keeper: Order | None = None
+    best_dist = params.price_tolerance_ticks + 1
+    current: Order | None = None
+    for o in working:
+        if current is None or o.created_ns > current.created_ns:
+            current = o
+        dist = abs(o.price_ticks - price)
+        if dist >= best_dist or abs(o.size_lots - o.filled_lots - target.size_lots) > size_slack:
+            continue
+        if max_age and now_ns - (o.accepted_ns or o.created_ns) >= max_age:
+            continue
+        keeper, best_dist = o, dist
     if keeper is not None:
         for o in working:
             if o is not keeper and _cancellable(o):
                 plan.cancels.append(Cancellation(o.client_order_id, "duplicate"))
         return plan
-    current = _current(working)
     reason = "missing"
     if current is not None:
         reason = _replace_reason(side, current, target, params, now_ns)
         if not reason:
             return plan  # debounce: keep the current order for now
     if len(live) < MAX_LIVE_PER_SIDE:
-        plan.places.append(Placement(side, target.price_ticks, target.size_lots, reason))
+        plan.places.append(Placement(side, price, target.size_lots, reason))
     for o in working:
         if _cancellable(o):
             plan.cancels.append(Cancellation(o.client_order_id, reason))
     return plan
 
 
-def _find_keeper(
-    working: list[Order], target: Quote, params: RequoteParams, now_ns: int
-) -> Order | None:
-    best: Order | None = None
-    best_dist = params.price_tolerance_ticks + 1
-    for o in working:
-        dist = abs(o.price_ticks - target.price_ticks)
-        if dist >= best_dist or not _size_ok(o, target, params):
-            continue
-        if params.max_order_age_ns and _age_ns(o, now_ns) >= params.max_order_age_ns:
-            continue
-        best, best_dist = o, dist
-    return best
-
-
-def _current(working: list[Order]) -> Order | None:
-    """The newest working order (the one a replacement supersedes)."""
-    return max(working, key=lambda o: o.created_ns, default=None)
-
-
 def _replace_reason(
     side: Side, current: Order, target: Quote, params: RequoteParams, now_ns: int
 ) -> str:
     """Why `current` must be replaced now, or "" to keep it until the debounce allows."""
-    moved_away = (
-        target.price_ticks < current.price_ticks
-        if side is Side.BUY
-        else target.price_ticks > current.price_ticks
-    )
-    if moved_away and current.price_ticks != target.price_ticks:
+    price = current.price_ticks
+    if price != target.price_ticks and (
+        target.price_ticks < price if side is Side.BUY else target.price_ticks > price
+    ):
         return "away"
-    old_enough = _age_ns(current, now_ns) >= params.min_order_age_ns
-    if params.max_order_age_ns and _age_ns(current, now_ns) >= params.max_order_age_ns:
+    age = now_ns - (current.accepted_ns or current.created_ns)
+    if params.max_order_age_ns and age >= params.max_order_age_ns:
         return "max_age"
-    if not old_enough:
+    if age < params.min_order_age_ns:
         return ""
-    if current.price_ticks != target.price_ticks:
+    if price != target.price_ticks:
         return "toward"
     return "size"

@@ -81,7 +81,13 @@ class RiskMonitor:
         self._post_only = _WindowCounter(limits.reject_storm_window_ns)
         self._placements = _WindowCounter(limits.reject_storm_window_ns)
         self._errors = _WindowCounter(limits.error_storm_window_ns)
-        self._last = {b: 0.0 for b in Breaker}
+        # Last evaluated value per breaker, kept in plain attributes: the account check runs on
+        # every decision and an enum-keyed dict costs a Python-level hash per store.
+        self._drawdown = 0.0
+        self._inventory = 0.0
+        self._stale_s = 0.0
+        self._rejects_n = 0.0
+        self._errors_n = 0.0
 
     def reset_session(self, equity: float) -> None:
         self.peak_equity = equity
@@ -105,11 +111,12 @@ class RiskMonitor:
         """Drawdown from the session peak and inventory ratio; NaN/∞ anywhere halts."""
         if not (math.isfinite(equity) and math.isfinite(inventory_notional)):
             return Verdict(Breaker.RISK_UNKNOWN, "equity or inventory cannot be computed")
-        if equity > self.peak_equity or not math.isfinite(self.peak_equity):
-            self.peak_equity = equity
+        peak = self.peak_equity
+        if equity > peak or not math.isfinite(peak):
+            self.peak_equity = peak = equity
         limits = self.limits
-        drawdown = (self.peak_equity - equity) / self.peak_equity if self.peak_equity > 0 else 1.0
-        self._last[Breaker.DRAWDOWN] = drawdown
+        drawdown = (peak - equity) / peak if peak > 0 else 1.0
+        self._drawdown = drawdown
         if drawdown > limits.max_drawdown:
             return Verdict(
                 Breaker.DRAWDOWN,
@@ -119,7 +126,7 @@ class RiskMonitor:
             )
         capacity = equity * leverage
         ratio = inventory_notional / capacity if capacity > 0 else math.inf
-        self._last[Breaker.INVENTORY] = ratio
+        self._inventory = ratio
         if ratio > limits.max_inventory_ratio:
             return Verdict(
                 Breaker.INVENTORY,
@@ -133,7 +140,7 @@ class RiskMonitor:
         """Stale market data (or a disconnected venue) and reject/error storms."""
         limits = self.limits
         age_ns = now_ns - last_market_ns
-        self._last[Breaker.STALE_DATA] = age_ns / NS_PER_S
+        self._stale_s = age_ns / NS_PER_S
         if age_ns > limits.stale_data_ns:
             what = "venue disconnected" if not connected else "no market data"
             return Verdict(
@@ -143,7 +150,7 @@ class RiskMonitor:
                 limits.stale_data_ns / NS_PER_S,
             )
         rejects = self._rejects.count(now_ns)
-        self._last[Breaker.REJECT_STORM] = rejects
+        self._rejects_n = rejects
         if rejects >= limits.reject_storm_count:
             return Verdict(
                 Breaker.REJECT_STORM,
@@ -163,7 +170,7 @@ class RiskMonitor:
                 limits.post_only_storm_count,
             )
         errors = self._errors.count(now_ns)
-        self._last[Breaker.ERROR_STORM] = errors
+        self._errors_n = errors
         if errors >= limits.error_storm_count:
             return Verdict(
                 Breaker.ERROR_STORM,
@@ -184,5 +191,13 @@ class RiskMonitor:
             Breaker.ERROR_STORM: float(limits.error_storm_count),
             Breaker.RISK_UNKNOWN: 0.0,
         }
+        last = {
+            Breaker.DRAWDOWN: self._drawdown,
+            Breaker.INVENTORY: self._inventory,
+            Breaker.STALE_DATA: self._stale_s,
+            Breaker.REJECT_STORM: self._rejects_n,
+            Breaker.ERROR_STORM: self._errors_n,
+            Breaker.RISK_UNKNOWN: 0.0,
+        }
         tripped = self.tripped.breaker if self.tripped else None
-        return [BreakerState(b, self._last[b], limit_of[b], b is tripped) for b in Breaker]
+        return [BreakerState(b, last[b], limit_of[b], b is tripped) for b in Breaker]

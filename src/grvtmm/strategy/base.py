@@ -18,9 +18,12 @@ class Quote:
     size_lots: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AccountView:
-    """Our position and account, as the engine knows them at decision time (quote currency)."""
+    """Our position and account, as the engine knows them at decision time (quote currency).
+
+    Treated as immutable; not frozen only for construction speed (one is built per decision).
+    """
 
     position_lots: int
     equity: float

@@ -11,7 +11,6 @@ ratio, and a hard cap on the worst-case position that always holds.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 from grvtmm.core.book import OrderBook
 from grvtmm.core.clock import NS_PER_S
@@ -28,19 +27,8 @@ CAP_MARGIN = 0.9
 ONE_SIDED_BID = "bid_only"
 ONE_SIDED_ASK = "ask_only"
 
-_SIDES = ((Side.BUY, "bid"), (Side.SELL, "ask"))
 _SIZE_MEMO = 4096
 _PRICE_NOT_POSITIVE = SizeResult(0, reason="price_not_positive")
-
-
-class _Plan(NamedTuple):
-    """Everything about a decision except the cap check against resting orders."""
-
-    bid: tuple[int, SizeResult] | None  # (price ticks, size) or None when one-sided
-    ask: tuple[int, SizeResult] | None
-    cap_lots: int
-    reason: str
-    diagnostics: QuoteDiagnostics
 
 
 def inventory_ratio(position_notional: float, account: AccountView, leverage: float) -> float:
@@ -103,13 +91,24 @@ class AvellanedaStrategy:
         self._model_version = -1
         self._half_ticks = 0.0
         self._skew_ticks = 0.0
+        self._price_to_ticks = instrument.price_to_ticks
         self._market_key: object = None
-        self._plan: _Plan | None = None
+        # the decision prepared for the current market key (see `_prepare`)
+        self._planned = False
         self._no_quote = ""
-        self._resting = (-1, -1)
+        self._bid_ticks = 0
+        self._ask_ticks = 0
+        self._bid_size: SizeResult | None = None
+        self._ask_size: SizeResult | None = None
+        self._cap_lots = 0
+        self._reason = ""
+        self._diagnostics: QuoteDiagnostics | None = None
+        self._open_bid = -1
+        self._open_ask = -1
         self._target: QuoteTarget | None = None
         self._size_memo: dict[tuple[int, int], SizeResult] = {}
-        self._quotes: list[Quote | None] = [None, None]
+        self._last_bid: Quote | None = None
+        self._last_ask: Quote | None = None
 
     # ---- feeds ----------------------------------------------------------------------------
     def on_book(self, book: OrderBook, now_ns: int) -> None:
@@ -160,23 +159,27 @@ class AvellanedaStrategy:
             a.used_margin,
             self.estimator.version,
         )
+        target = self._target
         if key != self._market_key:
             self._prepare(book, account)
             self._market_key = key
-            self._target = None
-        target = self._target
-        if target is None or self._resting != (a.open_bid_lots, a.open_ask_lots):
-            self._resting = (a.open_bid_lots, a.open_ask_lots)
-            target = self._target = self._finish(a.position_lots, a.open_bid_lots, a.open_ask_lots)
+            target = None
+        open_bid = a.open_bid_lots
+        open_ask = a.open_ask_lots
+        if target is None or open_bid != self._open_bid or open_ask != self._open_ask:
+            self._open_bid = open_bid
+            self._open_ask = open_ask
+            target = self._target = self._finish(a.position_lots, open_bid, open_ask)
         return target
 
     def _prepare(self, book: OrderBook, account: AccountView) -> None:
         """Model, prices, sizes and diagnostics for this book top and account."""
-        self._plan = None
         equity = account.equity
         if not (math.isfinite(equity) and equity > 0.0):
+            self._planned = False
             self._no_quote = "no_equity"
             return
+        self._planned = True
         self._no_quote = ""
         best_bid = book.best_bid
         best_ask = book.best_ask
@@ -191,35 +194,51 @@ class AvellanedaStrategy:
         ratio = inventory_ratio(pos * lot_notional, account, self._leverage)
         one_sided = self._one_sided_mode(ratio, pos)
 
-        half, skew = self._model()
+        est = self.estimator
+        if est.version != self._model_version:
+            self._model()
+        half = self._half_ticks
+        skew = self._skew_ticks
         if self._fee_rate > 0.0:
-            half = max(half, self._fee_rate * mid)  # maker fee in ticks at this price
-        half = max(half, self._min_half)
+            fee_half = self._fee_rate * mid  # maker fee in ticks at this price
+            if fee_half > half:
+                half = fee_half
+        if self._min_half > half:
+            half = self._min_half
         shift = q * skew
         reservation = mid - shift
-        price_to_ticks = self.instrument.price_to_ticks
-        # bid ≤ best bid < best ask ≤ ask on a ready book, so the quotes can never cross
-        bid_ticks = min(price_to_ticks((reservation - half) * tick, Side.BUY), best_bid)
-        ask_ticks = max(price_to_ticks((reservation + half) * tick, Side.SELL), best_ask)
+        price_to_ticks = self._price_to_ticks
         size = self._size_fraction * capacity / mid_price
-        est = self.estimator
-        self._plan = _Plan(
-            bid=(bid_ticks, self._sized(bid_ticks, size)) if one_sided != ONE_SIDED_ASK else None,
-            ask=(ask_ticks, self._sized(ask_ticks, size)) if one_sided != ONE_SIDED_BID else None,
-            cap_lots=math.floor(cap_lots + 1e-9),
-            reason=f"one_sided_{one_sided}" if one_sided else "",
-            diagnostics=QuoteDiagnostics(
-                mid,
-                reservation,
-                half,
-                shift,
-                est.sigma,
-                est.k_per_tick,
-                est.gamma,
-                q,
-                ratio,
-                one_sided,
-            ),
+        # bid ≤ best bid < best ask ≤ ask on a ready book, so the quotes can never cross
+        if one_sided != ONE_SIDED_ASK:
+            bid_ticks = price_to_ticks((reservation - half) * tick, Side.BUY)
+            if best_bid < bid_ticks:
+                bid_ticks = best_bid
+            self._bid_ticks = bid_ticks
+            self._bid_size = self._sized(bid_ticks, size)
+        else:
+            self._bid_size = None
+        if one_sided != ONE_SIDED_BID:
+            ask_ticks = price_to_ticks((reservation + half) * tick, Side.SELL)
+            if best_ask > ask_ticks:
+                ask_ticks = best_ask
+            self._ask_ticks = ask_ticks
+            self._ask_size = self._sized(ask_ticks, size)
+        else:
+            self._ask_size = None
+        self._cap_lots = math.floor(cap_lots + 1e-9)
+        self._reason = f"one_sided_{one_sided}" if one_sided else ""
+        self._diagnostics = QuoteDiagnostics(
+            mid,
+            reservation,
+            half,
+            shift,
+            est.sigma,
+            est.k_per_tick,
+            est.gamma,
+            q,
+            ratio,
+            one_sided,
         )
 
     def _sized(self, price_ticks: int, size: float) -> SizeResult:
@@ -238,42 +257,43 @@ class AvellanedaStrategy:
         return sized
 
     def _finish(self, position_lots: int, open_bid_lots: int, open_ask_lots: int) -> QuoteTarget:
-        """Apply the hard cap on the worst-case position and build the target."""
-        plan = self._plan
-        if plan is None:
-            return QuoteTarget(None, None, self._no_quote)
-        reasons = [plan.reason] if plan.reason else []
-        bid = self._capped(0, plan.bid, plan.cap_lots, position_lots, open_bid_lots, reasons)
-        ask = self._capped(1, plan.ask, plan.cap_lots, position_lots, open_ask_lots, reasons)
-        return QuoteTarget(bid, ask, ",".join(reasons), plan.diagnostics)
+        """Apply the hard cap on the worst-case position and build the target.
 
-    def _capped(
-        self,
-        i: int,
-        sized: tuple[int, SizeResult] | None,
-        cap_lots: int,
-        position_lots: int,
-        resting_lots: int,
-        reasons: list[str],
-    ) -> Quote | None:
-        """Side `i` (0 bid, 1 ask): its order, or None with the reason (price, size or cap)."""
-        if sized is None:
-            return None  # one-sided: the reason is already given
-        side, tag = _SIDES[i]
-        price_ticks, result = sized
-        if not result.ok:
-            reasons.append(f"{tag}_{result.reason}")
-            return None
-        lots = result.lots
-        # The target replaces the side's resting orders rather than adding to them, so the
-        # side's exposure is the larger of the two (otherwise a side just under the cap would
-        # be dropped and re-placed on alternate decisions).
-        worst = worst_case_lots(side, position_lots, max(resting_lots - lots, 0), lots)
-        if worst > cap_lots and worst > abs(position_lots):
-            reasons.append(f"{tag}_inventory_cap")
-            return None
-        last = self._quotes[i]
-        if last is not None and last.price_ticks == price_ticks and last.size_lots == lots:
-            return last
-        quote = self._quotes[i] = Quote(price_ticks, lots)
-        return quote
+        The target replaces a side's resting orders rather than adding to them, so the side's
+        exposure is the larger of the two (otherwise a side just under the cap would be dropped
+        and re-placed on alternate decisions).
+        """
+        if not self._planned:
+            return QuoteTarget(None, None, self._no_quote)
+        cap_lots = self._cap_lots
+        held = abs(position_lots)
+        reason = self._reason
+        bid: Quote | None = None
+        ask: Quote | None = None
+        sized = self._bid_size
+        if sized is not None:  # None: one-sided, and the reason is already given
+            lots = sized.lots
+            if lots <= 0:
+                reason = f"{reason},bid_{sized.reason}" if reason else f"bid_{sized.reason}"
+            else:
+                worst = abs(position_lots + (open_bid_lots if open_bid_lots > lots else lots))
+                if worst > cap_lots and worst > held:
+                    reason = f"{reason},bid_inventory_cap" if reason else "bid_inventory_cap"
+                else:
+                    bid = self._last_bid
+                    if bid is None or bid.price_ticks != self._bid_ticks or bid.size_lots != lots:
+                        bid = self._last_bid = Quote(self._bid_ticks, lots)
+        sized = self._ask_size
+        if sized is not None:
+            lots = sized.lots
+            if lots <= 0:
+                reason = f"{reason},ask_{sized.reason}" if reason else f"ask_{sized.reason}"
+            else:
+                worst = abs(position_lots - (open_ask_lots if open_ask_lots > lots else lots))
+                if worst > cap_lots and worst > held:
+                    reason = f"{reason},ask_inventory_cap" if reason else "ask_inventory_cap"
+                else:
+                    ask = self._last_ask
+                    if ask is None or ask.price_ticks != self._ask_ticks or ask.size_lots != lots:
+                        ask = self._last_ask = Quote(self._ask_ticks, lots)
+        return QuoteTarget(bid, ask, reason, self._diagnostics)
