@@ -20,7 +20,7 @@ import pytest
 
 from fakes import eventually
 from fakes.grvt_helpers import FAST, INST, QUICK, Recorder
-from fakes.grvt_server import FakeGrvtServer
+from fakes.grvt_server import API_KEY, PRIVATE_KEY, FakeGrvtServer
 from grvtmm.api.auth import CSRF_HEADER
 from grvtmm.core.clock import NS_PER_S, LiveClock
 from grvtmm.core.commands import PlaceOrder
@@ -50,10 +50,11 @@ STRATEGY = QUICK.model_dump(mode="json")
 PUBLIC_PATHS = {"full/v1/all_instruments"}
 
 
-def public_urls(fake: FakeGrvtServer) -> GrvtSettings:
+def public_urls(fake: FakeGrvtServer, **keys: Any) -> GrvtSettings:
     """Every GRVT host on the fake: a stray private call would show up in `fake.requests`."""
     url = fake.base_url
     return GrvtSettings(
+        **keys,
         env="testnet",
         edge_url=url,
         trades_url=url,
@@ -92,7 +93,7 @@ async def configure_and_start(client: httpx.AsyncClient) -> None:
 
 @contextlib.asynccontextmanager
 async def paper_server(
-    fake: FakeGrvtServer, tmp_path: Path
+    fake: FakeGrvtServer, tmp_path: Path, **keys: Any
 ) -> AsyncIterator[tuple[Server, Recorder, httpx.AsyncClient]]:
     settings = Settings(
         host="127.0.0.1",
@@ -100,7 +101,7 @@ async def paper_server(
         data_dir=tmp_path / "data",
         admin_password=PASSWORD,
         mode="paper",
-        grvt=public_urls(fake),
+        grvt=public_urls(fake, **keys),
     )
     server = Server(settings, LiveClock())
     await server.setup()
@@ -134,7 +135,12 @@ async def test_paper_quotes_and_fills_in_the_simulator_on_grvt_public_data(
     with anyio.fail_after(90):
         async with (
             FakeGrvtServer(INST, params=FAST) as fake,
-            paper_server(fake, tmp_path) as (server, rec, client),
+            # valid keys for the fake are configured, and paper mode must still never use them
+            paper_server(fake, tmp_path, api_key=API_KEY, api_secret=PRIVATE_KEY) as (
+                server,
+                rec,
+                client,
+            ),
         ):
             assert server.node is not None
             venue = server.node.venue
@@ -279,7 +285,7 @@ async def test_grvt_clock_ahead_of_ours_does_not_delay_simulated_acks() -> None:
             )
             sent = clock.now_ns()
             await venue.execute(order)
-            await eventually(lambda: any(isinstance(e, OrderAccepted) for e in got), 2)
+            await eventually(lambda: any(isinstance(e, OrderAccepted) for e in got), 4)
             ack = next(e for e in got if isinstance(e, OrderAccepted))
             assert ack.local_ns - sent < NS_PER_S  # 25 ms + 25 ms simulated, not 5 s of skew
             assert_nothing_sent_to_grvt(fake)
