@@ -113,8 +113,21 @@ def serve(
     mode: Annotated[
         str | None, typer.Option(help="demo | live (default: live with GRVT keys, else demo)")
     ] = None,
+    shutdown_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="seconds SIGTERM/SIGINT may take to cancel and flatten before exiting anyway "
+            "(default 60, env GRVTMM_SHUTDOWN_TIMEOUT_S)",
+            min=0.1,
+            max=3600,
+        ),
+    ] = None,
 ) -> None:
-    """API + dashboard + engine in one process. Without GRVT keys it runs the offline demo."""
+    """API + dashboard + engine in one process. Without GRVT keys it runs the offline demo.
+
+    SIGTERM/SIGINT stops the engine (cancel all, flatten) within the shutdown timeout and exits
+    0; a second signal exits after one cancel-all. Exit status 3: a position or open orders
+    were left (CRITICAL alert and stored event say what)."""
     import asyncio
 
     from grvtmm.logs import setup_logging
@@ -124,7 +137,13 @@ def serve(
 
     overrides = {
         k: v
-        for k, v in {"host": host, "port": port, "data_dir": data_dir, "mode": mode}.items()
+        for k, v in {
+            "host": host,
+            "port": port,
+            "data_dir": data_dir,
+            "mode": mode,
+            "shutdown_timeout_s": shutdown_timeout,
+        }.items()
         if v is not None
     }
     if mode is not None and mode not in ("demo", "paper", "live"):
@@ -132,10 +151,12 @@ def serve(
     settings = Settings(**overrides)  # type: ignore[arg-type]
     setup_logging(json_lines=settings.log_json)
     try:
-        asyncio.run(run_server(settings))
+        code = asyncio.run(run_server(settings))
     except ServeError as exc:
         console.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("set-password")

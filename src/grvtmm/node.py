@@ -9,9 +9,9 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from grvtmm.core.clock import Clock
-from grvtmm.core.commands import Command
-from grvtmm.core.events import Event, HaltRequested, Timer
+from grvtmm.core.clock import NS_PER_S, Clock
+from grvtmm.core.commands import CancelAll, Command, PlaceOrder, Reconcile
+from grvtmm.core.events import Event, HaltRequested, OrderRejected, Timer
 from grvtmm.core.sinks import Sink
 from grvtmm.engine.engine import Engine, EngineSnapshot
 from grvtmm.venues.base import Venue
@@ -32,18 +32,21 @@ class Node:
         *,
         sinks: Sequence[Sink] = (),
         timer_interval_ns: int = 100_000_000,
+        reconcile_on_connect: bool = False,
     ) -> None:
         self.engine = engine
         self.venue = venue
         self.clock = clock
         self.sinks = list(sinks)
         self.timer_interval_ns = timer_interval_ns
+        self.reconcile_on_connect = reconcile_on_connect
         self.engine_errors = 0
         self.events_processed = 0
         self._inbox: asyncio.Queue[object] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self._done = asyncio.Event()
+        self._no_new_orders = False
 
     # ---- public API ---------------------------------------------------------------------
     async def submit(self, event: Event) -> None:
@@ -68,6 +71,11 @@ class Node:
         self._running = True
         try:
             await self.venue.connect()
+            if self.reconcile_on_connect:
+                # Before anything else: the venue's open orders, position and missed fills. The
+                # engine cancels every open order it does not know (left by an earlier process).
+                now = self.clock.now_ns()
+                await self.venue.execute(Reconcile(ts_ns=now, symbol=self.engine.instrument.symbol))
             self._tasks = [
                 asyncio.create_task(self._pump(), name="node.pump"),
                 asyncio.create_task(self._timers(), name="node.timers"),
@@ -89,6 +97,22 @@ class Node:
         await self._inbox.put(_STOP)
         if self._running:
             await self._done.wait()
+
+    async def cancel_all_now(self, reason: str, timeout_s: float) -> bool:
+        """Last resort of a forced shutdown: from now on no new order reaches the venue (the
+        engine sees its placements rejected), one cancel-all goes straight to the venue, and this
+        waits up to `timeout_s` until the engine knows no live order. True when none is left."""
+        self._no_new_orders = True
+        now = self.clock.now_ns()
+        command = CancelAll(ts_ns=now, symbol=self.engine.instrument.symbol, reason=reason)
+        self._publish(command)
+        await self.venue.execute(command)
+        deadline = now + int(timeout_s * NS_PER_S)
+        while self.engine.orders.live_count() and self.clock.now_ns() < deadline:
+            if self._done.is_set():
+                break
+            await asyncio.sleep(0.02)
+        return self.engine.orders.live_count() == 0
 
     async def drain(self) -> None:
         """Wait until every event queued so far has been processed."""
@@ -133,7 +157,22 @@ class Node:
             self._publish(notice)
         for command in commands:
             self._publish(command)
+            if self._no_new_orders and isinstance(command, PlaceOrder):
+                self._refuse(command)
+                continue
             await self.venue.execute(command)
+
+    def _refuse(self, command: PlaceOrder) -> None:
+        """A placement after a forced shutdown began: reported back to the engine as rejected."""
+        now = self.clock.now_ns()
+        self._inbox.put_nowait(
+            OrderRejected(
+                ts_ns=now,
+                local_ns=now,
+                client_order_id=command.client_order_id,
+                reason="shutting_down",
+            )
+        )
 
     def _fail_safe(self, event: Event) -> list[Command]:
         """An engine bug must not leave quotes resting unattended: halt and flatten."""

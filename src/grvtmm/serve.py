@@ -1,12 +1,27 @@
 """`grvt-mm serve`: the composition root of the server process — engine, venue, store, monitor,
-live stream and API in one event loop, with a bounded graceful shutdown."""
+live stream and API in one event loop, with a bounded graceful shutdown.
+
+Shutdown: the first SIGTERM/SIGINT stops the engine (quotes cancelled, position flattened) within
+`Settings.shutdown_timeout_s`, then persists and exits 0. A second signal cuts the flatten short:
+one cancel-all goes to the venue (waited for up to `FORCED_CANCEL_S`), then the process persists
+and exits. Whenever a position or open orders are left (flatten not done within the bound, or
+cut short), a CRITICAL log line, a CRITICAL Telegram alert and a stored engine event
+(`shutdown_incomplete`) say what is open, and the exit status is `EXIT_EXPOSED` (3).
+
+Crash recovery (live mode): on start the venue is reconciled before anything else — every open
+order on the venue is cancelled (never adopted: the dead process's quotes are stale), the
+position is taken from the venue, fills since the last stored one (minus `RECOVERY_LOOKBACK_NS`)
+are stored once each, orders the dead process left unfinished are looked up and their outcome
+stored, and sessions it left open are ended at their last stored activity.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import signal
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +30,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from grvtmm import __version__
-from grvtmm.alerts.notifier import AlertSettings
+from grvtmm.alerts.notifier import AlertSettings, Level
 from grvtmm.alerts.service import TelegramAlerts
 from grvtmm.api.app import create_app
 from grvtmm.api.auth import LoginLimiter, PasswordFile, SessionStore
@@ -27,12 +42,13 @@ from grvtmm.api.stream import StreamHub
 from grvtmm.app import DEMO_FEES, build_backtest_run
 from grvtmm.backtest.jobs import JobRunner
 from grvtmm.core.clock import NS_PER_S, Clock, LiveClock
-from grvtmm.core.events import EngineMode, StartRequested, StopRequested
-from grvtmm.core.types import FeeSchedule, Instrument
+from grvtmm.core.events import EngineMode, EngineWarning, StartRequested, StopRequested
+from grvtmm.core.types import FeeSchedule, Instrument, Side
 from grvtmm.engine.engine import Engine
 from grvtmm.monitor.metrics import Monitor, engine_view
 from grvtmm.monitor.prometheus import build_registry, render
 from grvtmm.node import Node
+from grvtmm.paper import PaperUnavailable, build_paper_venue
 from grvtmm.settings import Settings, is_loopback
 from grvtmm.store.repository import Store
 from grvtmm.store.secrets import SecretBox, resolve_key
@@ -41,6 +57,7 @@ from grvtmm.strategy.factory import build_strategy
 from grvtmm.strategy.params import StrategyConfig
 from grvtmm.venues.base import Venue
 from grvtmm.venues.grvt.config import GrvtConfig
+from grvtmm.venues.grvt.tracker import KnownOrder
 from grvtmm.venues.grvt.venue import GrvtVenue
 from grvtmm.venues.sim.exchange import SimExchange
 from grvtmm.venues.sim.matching import PowerProbQueue
@@ -52,6 +69,15 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 GRVT_SECRET_NAMES = ("grvt.api_key", "grvt.api_secret", "grvt.trading_account_id")
 _DONE = frozenset({EngineMode.IDLE, EngineMode.STOPPED, EngineMode.HALTED})
+EXIT_OK = 0
+EXIT_EXPOSED = 3
+"""Exit status when the shutdown left a position or open orders (see the module docstring)."""
+FORCED_CANCEL_S = 5.0
+"""A second signal: how long to wait for the cancel-all to be confirmed before exiting."""
+CLOSE_TIMEOUT_S = 10.0
+RECOVERY_LOOKBACK_NS = 60 * NS_PER_S
+"""Fill history is read from this long before the last stored fill (clock skew, same-ns fills);
+fills already stored are recognised by trade id and not reported twice."""
 
 
 class ServeError(RuntimeError):
@@ -132,7 +158,17 @@ async def build_stack(
                 "(and GRVTMM_GRVT__TRADING_ACCOUNT_ID) or PUT /api/config/exchange, then restart"
             )
         return await live_stack(grvt, config.symbol, clock)
-    raise ServeError("paper mode is not available in this build; use --mode demo or --mode live")
+    try:
+        venue = await build_paper_venue(
+            settings,
+            clock,
+            symbol=config.symbol,
+            leverage=config.effective_leverage,
+            env=secrets.get("grvt.env"),
+        )
+    except PaperUnavailable as exc:
+        raise ServeError(str(exc)) from exc
+    return TradingStack("paper", venue.instrument, venue.fees, venue)
 
 
 class Server:
@@ -152,6 +188,10 @@ class Server:
         self.app: FastAPI | None = None
         self.port = settings.port
         self.started = asyncio.Event()
+        self.signals = 0
+        self.exit_code = EXIT_OK
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
 
     async def setup(self) -> None:
         settings = self.settings
@@ -188,7 +228,14 @@ class Server:
         writer = self.writer = StoreWriter(
             store, instrument, mode=stack.mode, on_failure=self._store_failed
         )
-        node = self.node = Node(engine, stack.venue, clock, sinks=[writer, monitor])
+        await self._recover(store, writer, stack)
+        node = self.node = Node(
+            engine,
+            stack.venue,
+            clock,
+            sinks=[writer, monitor],
+            reconcile_on_connect=isinstance(stack.venue, GrvtVenue),
+        )
         services_ref: list[Services] = []
         hub = StreamHub(
             snapshot=lambda: self._stream_snapshot(services_ref[0]),
@@ -221,6 +268,60 @@ class Server:
         )
         services_ref.append(services)
         self.services = services
+
+    async def _recover(self, store: Store, writer: StoreWriter, stack: TradingStack) -> None:
+        """Pick up after a process that died: end the sessions it left open and hand the venue
+        what the store knows (stored fills, unfinished orders) for its first reconcile."""
+        ended = await asyncio.to_thread(store.end_open_sessions)
+        now = self.clock.now_ns()
+        for session in ended:
+            log.warning(
+                "serve.unclean_shutdown_recovered",
+                extra={"session_id": session.id, "ended_at_ns": session.ended_at_ns},
+            )
+            writer.publish(
+                EngineWarning(
+                    ts_ns=now,
+                    local_ns=now,
+                    code="unclean_shutdown",
+                    detail=f"session {session.id} was left open by a process that did not stop "
+                    "cleanly; reconciling with the venue before trading",
+                )
+            )
+        venue = stack.venue
+        if not isinstance(venue, GrvtVenue):
+            return
+        inst = stack.instrument
+        last_fill = await asyncio.to_thread(store.last_fill_ns, inst.symbol)
+        starts = [s.started_at_ns for s in ended]
+        anchor = last_fill if last_fill is not None else min(starts, default=None)
+        if anchor is None:
+            return  # nothing traded here before: the venue's history starts now
+        since = anchor - RECOVERY_LOOKBACK_NS
+        stored = await asyncio.to_thread(store.fill_keys_since, inst.symbol, since)
+        unfinished = await asyncio.to_thread(store.unfinished_orders, inst.symbol)
+        known = [
+            KnownOrder(
+                client_order_id=o.client_order_id,
+                side=Side.BUY if o.side == "buy" else Side.SELL,
+                price_ticks=round(o.price / inst.tick_size),
+                size_lots=round(o.size / inst.size_step),
+                filled_lots=round(filled / inst.size_step),
+                created_ns=o.created_ns,
+                order_id=o.venue_order_id or "",
+                opened=o.status != "pending",
+            )
+            for o, filled in unfinished
+        ]
+        venue.resume(
+            fills_since_ns=since,
+            stored_fills=[(t, c, Side.BUY if sd == "buy" else Side.SELL) for t, c, sd in stored],
+            unfinished=known,
+        )
+        log.info(
+            "serve.resume",
+            extra={"fills_since_ns": since, "stored_fills": len(stored), "unfinished": len(known)},
+        )
 
     def _telegram(
         self,
@@ -280,8 +381,11 @@ class Server:
     def _stream_snapshot(services: Services) -> dict[str, Any]:
         return {"status": status_body(services), "summary": services.monitor.summary()}
 
-    async def run(self, *, on_ready: Callable[[int], None] | None = None) -> None:
-        """Serve until SIGINT/SIGTERM, then stop the engine (flatten, bounded) and exit."""
+    async def run(
+        self, *, on_ready: Callable[[int], None] | None = None, handle_signals: bool = False
+    ) -> int:
+        """Serve until SIGINT/SIGTERM (`handle_signals`) or `request_exit()`, then stop the
+        engine (flatten, bounded) and close everything; returns the process exit status."""
         assert self.node is not None and self.services is not None
         node = self.node
         app = self.app = create_app(self.services, STATIC_DIR)
@@ -293,29 +397,54 @@ class Server:
             access_log=False,
             lifespan="off",
             ws_max_size=1 << 16,
+            timeout_graceful_shutdown=5,
         )
-        server = self.uvicorn = uvicorn.Server(config)
+        server = self.uvicorn = _Http(config)
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
+        for sig in signals:
+            loop.add_signal_handler(sig, self._on_signal, sig)
         node_task = asyncio.create_task(node.run(), name="node")
         ticker = asyncio.create_task(self._tick(), name="stream.tick")
-        if self.alerts is not None:
-            self.alerts.start()
         serve_task = asyncio.create_task(server.serve(), name="http")
-        while not server.started and not serve_task.done():
-            await asyncio.sleep(0.01)
-        if server.started:
-            self.port = _bound_port(server) or self.port
-            log.info("serve.ready", extra={"port": self.port, "mode": self.services.mode})
-            if self.services.mode == "demo":
-                now = self.clock.now_ns()
-                await node.submit(StartRequested(ts_ns=now, local_ns=now, reason="demo start"))
-            self.started.set()
-            if on_ready is not None:
-                on_ready(self.port)
         try:
-            await serve_task
+            if self.alerts is not None:
+                self.alerts.start()
+            while not server.started and not serve_task.done() and not self._stop.is_set():
+                await asyncio.sleep(0.01)
+            if server.started and not self._stop.is_set():
+                self.port = _bound_port(server) or self.port
+                log.info("serve.ready", extra={"port": self.port, "mode": self.services.mode})
+                if self.services.mode == "demo":
+                    now = self.clock.now_ns()
+                    await node.submit(StartRequested(ts_ns=now, local_ns=now, reason="demo start"))
+                self.started.set()
+                if on_ready is not None:
+                    on_ready(self.port)
+            stop = asyncio.create_task(self._stop.wait(), name="serve.stop")
+            await asyncio.wait({serve_task, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
         finally:
             ticker.cancel()
-            await self._shutdown(node_task)
+            try:
+                self.exit_code = await self._shutdown(node_task, serve_task)
+            finally:
+                for sig in signals:
+                    loop.remove_signal_handler(sig)
+        return self.exit_code
+
+    def _on_signal(self, sig: int) -> None:
+        self.signals += 1
+        name = signal.Signals(sig).name
+        if self.signals == 1:
+            log.warning(
+                "shutdown.signal",
+                extra={"signal": name, "bound_s": self.settings.shutdown_timeout_s},
+            )
+            self.request_exit()
+        else:
+            log.warning("shutdown.forced", extra={"signal": name, "signals": self.signals})
+            self._force.set()
 
     async def _tick(self) -> None:
         assert self.services is not None
@@ -324,39 +453,150 @@ class Server:
             await asyncio.sleep(1.0)
             hub.tick()
 
-    async def _shutdown(self, node_task: asyncio.Task[None]) -> None:
+    async def _shutdown(self, node_task: asyncio.Task[None], serve_task: asyncio.Task[None]) -> int:
+        """Stop the engine within the bound, report what is left open, persist, close."""
         node = self.node
         assert node is not None
-        bound_s = 60.0
-        if node.engine.mode not in _DONE and not node_task.done():
+        if self.uvicorn is not None:
+            self.uvicorn.should_exit = True  # HTTP winds down while the engine flattens
+        engine = node.engine
+        code = EXIT_OK
+        if engine.mode not in _DONE and not node_task.done():
+            bound_s = self.settings.shutdown_timeout_s
+            log.info("shutdown.stopping", extra={"mode": engine.mode.value, "bound_s": bound_s})
             now = self.clock.now_ns()
             await node.submit(StopRequested(ts_ns=now, local_ns=now, reason="shutdown"))
-            deadline = self.clock.now_ns() + int(bound_s * NS_PER_S)
-            while node.engine.mode not in _DONE and self.clock.now_ns() < deadline:
-                await asyncio.sleep(0.05)
-            if node.engine.mode not in _DONE:
-                log.critical(
-                    "shutdown.flatten_incomplete",
-                    extra={
-                        "mode": node.engine.mode.value,
-                        "position_lots": node.engine.position_lots,
-                    },
+            outcome = await self._wait_stopped(node_task, bound_s)
+            if outcome == "forced" and not node_task.done():
+                confirmed = await node.cancel_all_now("shutdown (second signal)", FORCED_CANCEL_S)
+                log.warning("shutdown.cancel_all", extra={"confirmed": confirmed})
+            if outcome != "stopped" and (engine.position_lots or engine.orders.live_count()):
+                why = (
+                    "second signal: flatten cut short after cancel-all"
+                    if outcome == "forced"
+                    else f"flatten not finished within {bound_s:g} s"
                 )
-        await node.close()
+                self._report_open(why)
+                code = EXIT_EXPOSED
+        await self._bounded(node.close(), "node")
         with contextlib.suppress(asyncio.CancelledError):
-            await node_task
+            if node_task.done():
+                await node_task
+        await self._bounded(_settle(serve_task), "http")
         if self.alerts is not None:
-            await self.alerts.close()
+            await self._bounded(self.alerts.close(), "alerts")
         if self.jobs is not None:
             await asyncio.to_thread(self.jobs.close)
         if self.writer is not None:
-            await asyncio.to_thread(self.writer.close, 10.0)
+            await asyncio.to_thread(self.writer.close, CLOSE_TIMEOUT_S)
+            session_id = self.writer.session_id
+            if code != EXIT_OK and session_id is not None and self.store is not None:
+                # this process trades no more: the session ends here, exposure or not
+                await asyncio.to_thread(self.store.end_session, session_id, self.clock.now_ns())
         if self.store is not None:
             self.store.close()
+        log.info("shutdown.done", extra={"exit_code": code})
+        return code
+
+    async def _wait_stopped(self, node_task: asyncio.Task[None], bound_s: float) -> str:
+        """ "stopped" (the engine came to rest), "forced" (second signal) or "timeout"."""
+        engine = self.node.engine if self.node is not None else None
+        assert engine is not None
+
+        async def rested() -> None:
+            while engine.mode not in _DONE:
+                await asyncio.sleep(0.02)
+
+        waits = {
+            asyncio.create_task(rested()): "stopped",
+            asyncio.create_task(self._force.wait()): "forced",
+        }
+        outcome = "timeout"
+        try:
+            done, _ = await asyncio.wait(
+                {*waits, node_task}, timeout=bound_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task, name in waits.items():
+                if task in done:
+                    outcome = name
+                    break
+        finally:
+            for task in waits:
+                task.cancel()
+        if engine.mode in _DONE:
+            outcome = "stopped"
+        return outcome
+
+    def _report_open(self, why: str) -> None:
+        """CRITICAL: the process exits with exposure left — log, stored event, Telegram."""
+        assert self.node is not None
+        engine = self.node.engine
+        inst = engine.instrument
+        snap = engine.snapshot()
+        orders = engine.orders.live_count()
+        position = inst.size_str(engine.position_lots)
+        notional = f"{snap.inventory_notional:.2f}"
+        detail = (
+            f"{why}: position {position} {inst.symbol} (notional {notional}), "
+            f"{orders} open orders, engine {snap.mode.value}, flatten phase "
+            f"{snap.flatten_phase or 'none'} after {snap.flatten_attempts} attempts"
+        )
+        log.critical(
+            "shutdown.flatten_incomplete",
+            extra={
+                "why": why,
+                "mode": snap.mode.value,
+                "position_lots": engine.position_lots,
+                "position": position,
+                "inventory_notional": snap.inventory_notional,
+                "open_orders": orders,
+            },
+        )
+        now = self.clock.now_ns()
+        if self.writer is not None:
+            self.writer.publish(
+                EngineWarning(ts_ns=now, local_ns=now, code="shutdown_incomplete", detail=detail)
+            )
+        if self.alerts is not None:
+            details = (
+                ("detail", why),
+                ("position", position),
+                ("notional", notional),
+                ("open_orders", str(orders)),
+                ("mode", snap.mode.value),
+            )
+            alert = self.alerts.rules.make(
+                Level.CRITICAL, "flatten", "shutdown_incomplete", details, now
+            )
+            if alert is not None:
+                self.alerts.notify(alert)
+
+    async def _bounded(self, work: Awaitable[None], what: str) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await work
+        except TimeoutError:
+            log.error("shutdown.close_timeout", extra={"what": what, "timeout_s": CLOSE_TIMEOUT_S})
 
     def request_exit(self) -> None:
+        """Begin the graceful shutdown (what the first SIGTERM/SIGINT does)."""
+        self._stop.set()
         if self.uvicorn is not None:
             self.uvicorn.should_exit = True
+
+
+class _Http(uvicorn.Server):
+    """uvicorn without signal handlers of its own: `Server` owns SIGINT/SIGTERM. (uvicorn's
+    would re-raise the signal once serving ends, killing the process mid-flatten.)"""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _settle(task: asyncio.Task[None]) -> None:
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 def _bound_port(server: uvicorn.Server) -> int | None:
@@ -378,7 +618,8 @@ def load_grvt_config(settings: Settings) -> GrvtConfig | None:
         store.close()
 
 
-async def serve(settings: Settings, *, clock: Clock | None = None) -> None:
+async def serve(settings: Settings, *, clock: Clock | None = None) -> int:
+    """Run the server until SIGTERM/SIGINT; returns the exit status (`EXIT_OK`, `EXIT_EXPOSED`)."""
     server = Server(settings, clock or LiveClock())
     await server.setup()
-    await server.run()
+    return await server.run(handle_signals=True)

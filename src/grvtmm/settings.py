@@ -2,7 +2,7 @@
 
 Built once in `__main__` and passed down; secrets are `SecretStr` so they never print.
 Examples: `GRVTMM_ADMIN_PASSWORD`, `GRVTMM_SECRET_KEY`, `GRVTMM_GRVT__API_KEY`,
-`GRVTMM_TELEGRAM__BOT_TOKEN`, `GRVTMM_DATABASE_URL`.
+`GRVTMM_TELEGRAM__BOT_TOKEN`, `GRVTMM_DATABASE_URL`, `GRVTMM_SHUTDOWN_TIMEOUT_S`.
 """
 
 from __future__ import annotations
@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     log_json: bool = False
     demo_speed: float = Field(1.0, gt=0, le=1000)
     demo_seed: int = 7
+    shutdown_timeout_s: float = Field(60.0, gt=0, le=3600)
+    """SIGTERM/SIGINT: how long the engine may take to cancel and flatten before the process
+    gives up (CRITICAL alert, stored event naming what is still open) and exits."""
     grvt: GrvtSettings = GrvtSettings()
     telegram: TelegramSettings = TelegramSettings()
 

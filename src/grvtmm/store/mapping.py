@@ -36,6 +36,8 @@ _RANK: Final = {"pending": 0, "open": 1, "partially_filled": 2}
 # A session starts when the engine leaves a resting mode and ends when it comes to rest.
 RESTING: Final = frozenset({EngineMode.IDLE, EngineMode.STOPPED, EngineMode.HALTED})
 SESSION_END: Final = frozenset({EngineMode.STOPPED, EngineMode.HALTED})
+CRITICAL_WARNINGS: Final = frozenset({"shutdown_incomplete"})
+"""Warning codes stored at level critical (exposure was left open)."""
 
 
 class UnmappableItem(ValueError):
@@ -326,7 +328,8 @@ def _flatten_done(p: BatchPlan, ev: FlattenDone) -> None:
 
 
 def _warning(p: BatchPlan, ev: EngineWarning) -> None:
-    p.event(ev.ts_ns, "warning", "warning", {"code": ev.code, "detail": ev.detail})
+    level = "critical" if ev.code in CRITICAL_WARNINGS else "warning"
+    p.event(ev.ts_ns, "warning", level, {"code": ev.code, "detail": ev.detail})
 
 
 def _venue_error(p: BatchPlan, ev: VenueError) -> None:

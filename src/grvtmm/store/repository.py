@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from grvtmm.core.clock import Clock, LiveClock
@@ -238,6 +238,70 @@ class Store(BacktestJobs):
             fee_costs=costs,
             fee_rebates=rebates,
         )
+
+    # ---- crash recovery --------------------------------------------------------------------
+    def last_fill_ns(self, symbol: str) -> int | None:
+        """Exchange time of the newest stored fill of `symbol` (None: no fill stored)."""
+        query = select(func.max(FillRow.ts_ns)).where(FillRow.symbol == symbol)
+        with Session(self.engine) as session:
+            value = session.execute(query).scalar_one_or_none()
+        return None if value is None else int(value)
+
+    def fill_keys_since(self, symbol: str, since_ns: int) -> list[tuple[str, int, str]]:
+        """(trade id, client order id, side) of the stored fills of `symbol` from `since_ns`."""
+        query = select(FillRow.trade_id, FillRow.client_order_id, FillRow.side).where(
+            FillRow.symbol == symbol, FillRow.ts_ns >= since_ns
+        )
+        with Session(self.engine) as session:
+            return [(t, int(c), s) for t, c, s in session.execute(query)]
+
+    def unfinished_orders(self, symbol: str) -> list[tuple[OrderRecord, Decimal]]:
+        """Orders of `symbol` whose stored status is not final, each with its stored filled size
+        (what a process that died knew last)."""
+        query = select(OrderRow).where(
+            OrderRow.symbol == symbol, OrderRow.status.in_(["pending", "open", "partially_filled"])
+        )
+        with Session(self.engine) as session:
+            orders = [OrderRecord.of(r) for r in session.scalars(query)]
+            filled: dict[str, Decimal] = {}
+            if orders:
+                cids = [cid_text(o.client_order_id) for o in orders]
+                sizes = select(FillRow.client_order_id, FillRow.size).where(
+                    FillRow.client_order_id.in_(cids)
+                )
+                for cid, size in session.execute(sizes):
+                    filled[cid] = filled.get(cid, Decimal(0)) + size
+        return [(o, filled.get(cid_text(o.client_order_id), Decimal(0))) for o in orders]
+
+    def end_open_sessions(self) -> list[SessionRecord]:
+        """End the sessions a dead process left open, each at its last stored activity (fill,
+        engine event or equity snapshot; its start when none). Returns them as ended."""
+        with write_transaction(self.engine) as connection:
+            open_ids = [
+                int(i)
+                for i in connection.execute(
+                    select(TradingSession.id).where(TradingSession.ended_at_ns.is_(None))
+                ).scalars()
+            ]
+            for session_id in open_ids:
+                last = [
+                    connection.execute(
+                        select(func.max(col)).where(table_session == session_id)
+                    ).scalar_one_or_none()
+                    for col, table_session in (
+                        (FillRow.ts_ns, FillRow.session_id),
+                        (EngineEventRow.ts_ns, EngineEventRow.session_id),
+                        (EquitySnapshot.ts_ns, EquitySnapshot.session_id),
+                        (TradingSession.started_at_ns, TradingSession.id),
+                    )
+                ]
+                end = max(int(v) for v in last if v is not None)
+                connection.execute(
+                    update(TradingSession)
+                    .where(TradingSession.id == session_id)
+                    .values(ended_at_ns=end)
+                )
+        return [r for i in open_ids if (r := self.session(i)) is not None]
 
     # ---- equity ----------------------------------------------------------------------------
     def equity_series(

@@ -195,6 +195,12 @@ class OrderDesk:
         for info in infos:
             events += self.tracker.on_state(info.state, now)
             self.tracker.adopt(info, now)
+        # Orders we track that the venue no longer lists ended while we were not looking
+        # (cancel-on-disconnect, expiry, a fill; or an earlier process died): ask how.
+        listed = {info.state.client_order_id for info in infos}
+        for order in self.tracker.live():
+            if order.client_order_id not in listed and asked_ns - order.created_ns > _STUCK_NS:
+                events += await self._look_up(order.client_order_id)
         account = parse.parse_account(summary)
         events.append(
             ReconcileSnapshot(

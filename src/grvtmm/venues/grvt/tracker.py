@@ -56,6 +56,25 @@ class Tracked:
         return max(0, self.size_lots - self.filled_lots)
 
 
+@dataclass(frozen=True, slots=True)
+class KnownOrder:
+    """An order an earlier process stored as not final: what it knew of it when it died."""
+
+    client_order_id: int
+    side: Side
+    price_ticks: int
+    size_lots: int
+    filled_lots: int
+    created_ns: int
+    order_id: str = ""
+    opened: bool = False
+
+
+def fill_key(trade_id: str, client_order_id: int, side: Side) -> str:
+    """One side of one trade (both of a self-trade share the trade id)."""
+    return f"{trade_id}|{client_order_id}|{int(side)}"
+
+
 class OrderTracker:
     """Order lifecycle bookkeeping for one instrument; methods return the events to emit."""
 
@@ -101,6 +120,29 @@ class OrderTracker:
                 opened=info.state.status == "OPEN",
             )
 
+    def adopt_known(self, known: KnownOrder) -> None:
+        """Track an order an earlier process left unfinished, so that its outcome (found by
+        the next reconcile: still open, cancelled, filled) is reported as events."""
+        cid = known.client_order_id
+        if cid and cid not in self.orders:
+            self.orders[cid] = Tracked(
+                cid,
+                known.side,
+                known.price_ticks,
+                known.size_lots,
+                known.created_ns,
+                order_id=known.order_id,
+                filled_lots=known.filled_lots,
+                opened=known.opened,
+            )
+
+    def remember_fills(self, keys: list[tuple[str, int, Side]]) -> None:
+        """Fills already stored (by an earlier process): never reported again."""
+        for trade_id, cid, side in keys:
+            self._trade_ids[fill_key(trade_id, cid, side)] = None
+        while len(self._trade_ids) > _MAX_TRADE_IDS:
+            self._trade_ids.popitem(last=False)
+
     def live(self) -> list[Tracked]:
         return [o for o in self.orders.values() if not o.done]
 
@@ -143,7 +185,7 @@ class OrderTracker:
         """A fill (v1.fill or fill_history); each trade id is reported once."""
         if fill.instrument and fill.instrument != self.symbol:
             return []
-        key = f"{fill.trade_id}|{fill.client_order_id}|{fill.side}"
+        key = fill_key(fill.trade_id, fill.client_order_id, fill.side)
         if key in self._trade_ids:
             self.duplicate_fills += 1
             return []

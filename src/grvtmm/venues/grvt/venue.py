@@ -19,7 +19,7 @@ import httpx
 from grvtmm.core.clock import NS_PER_S, Clock, perf_ns, secure_rng
 from grvtmm.core.commands import CancelAll, CancelOrder, Command, PlaceOrder, Reconcile
 from grvtmm.core.events import Event, VenueError, VenueErrorKind
-from grvtmm.core.types import FeeSchedule, Instrument
+from grvtmm.core.types import FeeSchedule, Instrument, Side
 from grvtmm.venues.grvt import errors as err
 from grvtmm.venues.grvt.config import GrvtConfig
 from grvtmm.venues.grvt.feeds import MarketFeed, PrivateFeed, book_needs_retry
@@ -29,7 +29,7 @@ from grvtmm.venues.grvt.limits import RateLimits
 from grvtmm.venues.grvt.orders import OrderDesk
 from grvtmm.venues.grvt.parse import Quantizer
 from grvtmm.venues.grvt.rest import GrvtRest
-from grvtmm.venues.grvt.tracker import OrderTracker
+from grvtmm.venues.grvt.tracker import KnownOrder, OrderTracker
 
 __all__ = ["GrvtConfig", "GrvtVenue"]
 
@@ -76,6 +76,9 @@ class GrvtVenue:
         self.market: MarketFeed | None = None
         self.private: PrivateFeed | None = None
         self.desk: OrderDesk | None = None
+        self._resume_since_ns = 0
+        self._stored_fills: list[tuple[str, int, Side]] = []
+        self._known_orders: list[KnownOrder] = []
 
     # ---- Venue protocol ----------------------------------------------------------------------
     @property
@@ -104,6 +107,20 @@ class GrvtVenue:
         if self.config.leverage:
             await self.rest.set_initial_leverage(self._instrument.symbol, self.config.leverage)
         return self._instrument
+
+    def resume(
+        self,
+        *,
+        fills_since_ns: int,
+        stored_fills: list[tuple[str, int, Side]],
+        unfinished: list[KnownOrder],
+    ) -> None:
+        """Before `connect`: continue where an earlier process stopped. The first reconcile then
+        reports the fills from `fills_since_ns` that are not among `stored_fills` (trade id,
+        client order id, side), and the outcome of the orders it left `unfinished`."""
+        self._resume_since_ns = fills_since_ns
+        self._stored_fills = list(stored_fills)
+        self._known_orders = list(unfinished)
 
     async def connect(self) -> None:
         """Prepare if needed and start the streams, the watchdog and the pollers (idempotent)."""
@@ -161,7 +178,11 @@ class GrvtVenue:
         self.desk = OrderDesk(
             cfg, self.rest, q, tracker, clock=self._clock, nonce_rng=self._nonce_rng
         )
-        self.desk.since_ns = self._clock.now_ns()
+        now = self._clock.now_ns()
+        self.desk.since_ns = min(now, self._resume_since_ns) if self._resume_since_ns else now
+        tracker.remember_fills(self._stored_fills)
+        for known in self._known_orders:
+            tracker.adopt_known(known)
 
     def events(self) -> AsyncIterator[Event]:
         return self._stream()
@@ -216,7 +237,9 @@ class GrvtVenue:
         return [self._error(exc, type(command).__name__)]
 
     async def close(self) -> None:
-        """Disarm the dead-man switch, stop every task and end `events()` (idempotent)."""
+        """Stop every task, disarm the dead-man switch and end `events()` (idempotent). With
+        orders of ours still open the switch stays armed, so the exchange cancels them when its
+        countdown runs out."""
         if self._closed:
             return
         self._closed = True
@@ -225,9 +248,13 @@ class GrvtVenue:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._connected and self.config.cancel_on_disconnect:
+        left = len(self.desk.tracker.live()) if self.desk is not None else 0
+        if self._connected and self.config.cancel_on_disconnect and not left:
             with contextlib.suppress(err.VenueError, ValueError):
                 await self.rest.cancel_on_disconnect(0)
+        elif left:
+            # left armed: when the countdown runs out the exchange cancels what is still open
+            log.warning("grvt.closed_with_open_orders", extra={"open": left})
         await self.http.aclose()
         self._queue.put_nowait(None)
 
