@@ -28,6 +28,7 @@ from grvtmm.core.events import (
     BookDelta,
     BookSnapshot,
     EngineMode,
+    EngineWarning,
     Event,
     OrderAccepted,
     OrderFilled,
@@ -205,6 +206,24 @@ async def test_paper_feed_drop_is_seen_by_the_engine_and_recovers(tmp_path: Path
             assert engine.mode is EngineMode.RUNNING
             body = await status(client)
             assert body["mode"] == "paper" and body["engine"]["mode"] == "running"
+            assert_nothing_sent_to_grvt(fake)
+
+
+async def test_paper_book_gap_resubscribes_while_quoting_continues(tmp_path: Path) -> None:
+    with anyio.fail_after(90):
+        async with (
+            FakeGrvtServer(INST, params=FAST) as fake,
+            paper_server(fake, tmp_path) as (server, rec, client),
+        ):
+            assert server.node is not None
+            engine = server.node.engine
+            await configure_and_start(client)
+            await eventually(lambda: quoting_both_sides(server), 20)
+            snapshots = len(rec.of(BookSnapshot))
+            fake.exchange.faults.gap_next_book = 1
+            await eventually(lambda: "book_gap" in [w.code for w in rec.of(EngineWarning)], 10)
+            await eventually(lambda: len(rec.of(BookSnapshot)) > snapshots, 10)
+            await eventually(lambda: engine.book.valid and quoting_both_sides(server), 15)
             assert_nothing_sent_to_grvt(fake)
 
 
