@@ -27,6 +27,14 @@ from grvtmm.venues.sim.matching import MatchingEngine, RiskAverseQueue
 SUB_ACCOUNT = "2147050003876484"
 ACCOUNT_ID = "0xfeedfacefeedfacefeedfacefeedfacefeedface"
 MAX_SIG_TTL_NS = 30 * 24 * 3600 * NS_PER_S
+REJECT_MESSAGES = {
+    2062: "Order size smaller than min size",
+    2064: "Invalid limit price tick",
+    2065: "Order size too granular",
+    2066: "Order below minimum notional",
+    2067: "Reduce-only order below minimum notional",
+    2080: "Insufficient margin to create order",
+}
 _CANCEL_REASONS = {
     "canceled": "CLIENT_CANCEL",
     "ioc_expired": "IOC_CANCEL",
@@ -58,6 +66,14 @@ class Faults:
     book_subscribe_error: bool = False
     gap_next_book: int = 0
     duplicate_next_book: int = 0
+    reject_quotes: list[int] = field(default_factory=list)
+    """GRVT codes answered (400) to the next post-only creates, one code per create."""
+    reject_flatten: list[int] = field(default_factory=list)
+    """GRVT codes answered (400) to the next reduce-only creates, one code per create."""
+    refuse_ws: int = 0
+    """WebSocket handshakes to refuse (HTTP 403 before the upgrade) before accepting again."""
+    min_notional_check: bool = False
+    """Refuse orders below the instrument's min notional: 2066, or 2067 for reduce-only."""
 
 
 @dataclass
@@ -120,6 +136,7 @@ class FakeExchange:
         if existing is not None and existing.live:
             raise ApiError(400, 2012, "Client Order ID overlaps with existing active order")
         cmd, tif = self._command(order, cid, now)
+        self._scripted_reject(cmd)
         self._order_seq += 1
         rec = OrderRecord(
             cid, f"0x{self._order_seq:032x}", order, cmd.side, cmd.price_ticks, cmd.size_lots, tif
@@ -141,6 +158,18 @@ class FakeExchange:
                 del self.records[cid]
                 raise ApiError(400, ev.code, ev.reason)
         return answer, events
+
+    def _scripted_reject(self, cmd: PlaceOrder) -> None:
+        faults = self.faults
+        script = faults.reject_flatten if cmd.reduce_only else faults.reject_quotes
+        if script and (cmd.post_only or cmd.reduce_only):
+            code = script.pop(0)
+            raise ApiError(400, code, REJECT_MESSAGES.get(code, "scripted reject"))
+        inst = self.instrument
+        notional = inst.ticks_to_price(cmd.price_ticks) * inst.size_step * cmd.size_lots
+        if faults.min_notional_check and notional < inst.min_notional:
+            code = 2067 if cmd.reduce_only else 2066
+            raise ApiError(400, code, REJECT_MESSAGES[code])
 
     def _verify(self, order: dict[str, Any], now: int) -> None:
         if not order.get("metadata", {}).get("client_order_id"):

@@ -107,6 +107,7 @@ class FakeGrvtServer(RestEndpoints):
         self.requests: list[str] = []
         self.errors: list[str] = []
         self.logins = 0
+        self.refused_ws = 0
         self._tokens = itertools.count(1)
         self._tasks: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None
@@ -256,6 +257,12 @@ class FakeGrvtServer(RestEndpoints):
 
     # ---- WebSocket --------------------------------------------------------------------------
     async def _ws(self, ws: WebSocket) -> None:
+        faults = self.exchange.faults
+        if faults.refuse_ws > 0:
+            faults.refuse_ws -= 1
+            self.refused_ws += 1
+            await ws.close(code=1013)  # before accept: the handshake is answered 403
+            return
         await ws.accept()
         cookie = ws.headers.get("cookie", "")
         try:

@@ -1,0 +1,1 @@
+"""Chaos suite: one injected fault per scenario against the real node and the fake GRVT."""

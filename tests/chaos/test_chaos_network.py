@@ -1,0 +1,237 @@
+"""Chaos: transport and session faults between the bot and GRVT — stream drops, sequence gaps,
+429 storms, 5xx bursts, slow answers, cookie expiry, the dead-man switch firing.
+
+Each scenario runs the real node (engine + GrvtVenue + StoreWriter on a temp SQLite file) against
+the fake GRVT server, injects one fault while quoting, and records outcome, lost fills, orphan
+orders and time to recover in the chaos results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from chaos.chaos_kit import Row, rig
+from fakes import eventually
+from fakes.grvt_helpers import mode, quoting_both_sides
+from grvtmm.core.events import (
+    BookSnapshot,
+    BreakerTripped,
+    EngineMode,
+    EngineWarning,
+    OrderCanceled,
+    VenueStatus,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.chaos(
+    "ws_drop",
+    "WS drop: every stream connection closed by the server, next 2 handshakes refused",
+    "both streams reconnect and resubscribe; quoting on both sides again; no fill lost or "
+    "doubled; no orphan order",
+)
+async def test_ws_drop(tmp_path: Path, chaos_row: Row) -> None:
+    with anyio.fail_after(60):
+        async with rig(tmp_path) as r:
+            await r.start()
+            await r.fills_happen(1)
+            market, private = r.venue.market, r.venue.private
+            assert market is not None and private is not None
+            r.exchange.faults.refuse_ws = 2
+            r.watch.start()
+            await r.server.drop_streams()
+            await eventually(lambda: any(not s.connected for s in r.recorder.of(VenueStatus)))
+            chaos_row.recover_s = await r.recover(
+                lambda: (
+                    market.stream.stats.connects >= 2
+                    and private.stream.stats.connects >= 2
+                    and quoting_both_sides(r.node)
+                    and r.node.engine.book.valid
+                ),
+                20,
+            )
+            assert r.server.refused_ws == 2
+            await r.fills_happen(1)
+            chaos_row.notes["reconnects"] = (
+                market.stream.stats.connects - 1 + private.stream.stats.connects - 1
+            )
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
+    assert chaos_row.notes["duplicate_fills"] == 0
+
+
+@pytest.mark.chaos(
+    "sequence_gap",
+    "book.d sequence gap (one delta skipped)",
+    "gap detected, book marked invalid and re-subscribed (fresh snapshot); quoting continues",
+)
+async def test_sequence_gap(tmp_path: Path, chaos_row: Row) -> None:
+    with anyio.fail_after(40):
+        async with rig(tmp_path) as r:
+            await r.start()
+            market = r.venue.market
+            assert market is not None
+            snapshots = len(r.recorder.of(BookSnapshot))
+            r.watch.start()
+            r.exchange.faults.gap_next_book = 1
+            chaos_row.recover_s = await r.recover(
+                lambda: (
+                    market.stream.stats.gaps == 1
+                    and len(r.recorder.of(BookSnapshot)) > snapshots
+                    and r.node.engine.book.valid
+                    and quoting_both_sides(r.node)
+                ),
+                15,
+            )
+            assert "book_gap" in {w.code for w in r.recorder.of(EngineWarning)}
+            chaos_row.notes["resubscribes"] = market.stream.stats.resubscribes
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
+
+
+@pytest.mark.chaos(
+    "rate_limit_storm",
+    "429 storm: the next 12 private REST calls answered 429 / code 1006",
+    "calls back off (exponential, jittered) and are retried; the engine keeps or regains "
+    "both quotes without halting; no orphan order",
+)
+async def test_429_storm(tmp_path: Path, chaos_row: Row) -> None:
+    with anyio.fail_after(60):
+        async with rig(tmp_path) as r:
+            await r.start()
+            http = r.venue.http.stats
+            r.watch.start()
+            r.exchange.faults.rest_script = [(429, 1006)] * 12
+            await eventually(lambda: not r.exchange.faults.rest_script, 20)
+            chaos_row.recover_s = await r.recover(lambda: quoting_both_sides(r.node), 20)
+            chaos_row.notes.update(
+                rate_limited=http.rate_limited, retries=http.retries, failures=http.failures
+            )
+            assert http.rate_limited == 12 and http.retries >= 9
+            assert not r.recorder.of(BreakerTripped)
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
+
+
+@pytest.mark.chaos(
+    "server_error_burst",
+    "5xx burst: the next 8 private REST calls answered 503 / code 1002",
+    "retried with backoff; failed calls surface as venue errors (counted by the error-storm "
+    "breaker); quoting resumes; no orphan order",
+)
+async def test_5xx_burst(tmp_path: Path, chaos_row: Row) -> None:
+    with anyio.fail_after(60):
+        async with rig(tmp_path) as r:
+            await r.start()
+            http = r.venue.http.stats
+            r.watch.start()
+            r.exchange.faults.rest_script = [(503, 1002)] * 8
+            await eventually(lambda: not r.exchange.faults.rest_script, 20)
+            chaos_row.recover_s = await r.recover(lambda: quoting_both_sides(r.node), 20)
+            chaos_row.notes.update(
+                server_errors=http.server_errors, retries=http.retries, failures=http.failures
+            )
+            assert http.server_errors == 8
+            assert mode(r.node) is EngineMode.RUNNING
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
+
+
+@pytest.mark.chaos(
+    "slow_responses",
+    "slow REST: every private call answered after 0.6 s (client timeout 0.4 s) for 2 s",
+    "market data and the engine keep running; timed-out creates that land later are killed "
+    "by their TTL cancel; afterwards no orphan order and quoting on both sides",
+)
+async def test_slow_responses(tmp_path: Path, chaos_row: Row) -> None:
+    with anyio.fail_after(60):
+        async with rig(tmp_path, http_timeout_s=0.4) as r:
+            await r.start()
+            http = r.venue.http.stats
+            processed = r.node.events_processed
+            r.exchange.faults.slow_rest_s = 0.6
+            await eventually(lambda: http.timeouts >= 2, 10)
+            # the engine is not held up by the slow venue: events keep flowing through it
+            await eventually(lambda: r.node.events_processed > processed + 100, 10)
+            r.exchange.faults.slow_rest_s = 0.0
+            r.watch.start()
+            chaos_row.recover_s = await r.recover(
+                lambda: quoting_both_sides(r.node) and not r.orphans_now(), 25
+            )
+            chaos_row.notes.update(timeouts=http.timeouts, retries=http.retries)
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
+
+
+@pytest.mark.chaos(
+    "cookie_expiry",
+    "session cookie invalidated by the exchange mid-run (REST answers 401 / code 1000)",
+    "one re-login, the failed call retried with the new cookie; quoting continues; no halt",
+)
+async def test_cookie_expiry(tmp_path: Path, chaos_row: Row) -> None:
+    with anyio.fail_after(40):
+        async with rig(tmp_path) as r:
+            await r.start()
+            logins = r.server.logins
+            r.watch.start()
+            r.server.expire_sessions()
+            chaos_row.recover_s = await r.recover(
+                lambda: r.server.logins > logins and quoting_both_sides(r.node), 15
+            )
+            await r.fills_happen(1)
+            http = r.venue.http.stats
+            chaos_row.notes.update(relogins=http.relogins, unauthenticated=http.codes.get(1000, 0))
+            assert http.relogins >= 1
+            assert not r.recorder.of(BreakerTripped)
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
+
+
+@pytest.mark.chaos(
+    "cookie_short_lifetime",
+    "session cookie lifetime of 2 s (the exchange's Expires header)",
+    "the session is renewed before expiry (no 401 at all); trading unaffected",
+)
+async def test_cookie_short_lifetime(tmp_path: Path, chaos_row: Row) -> None:
+    with anyio.fail_after(40):
+        async with rig(tmp_path) as r:
+            r.server.cookie_lifetime_s = 2
+            await r.venue.http.login()  # a session under the short lifetime
+            logins = r.venue.http.stats.logins
+            await r.start()
+            r.watch.start()
+            await eventually(lambda: r.venue.http.stats.logins >= logins + 3, 15)
+            chaos_row.recover_s = 0.0
+            http = r.venue.http.stats
+            chaos_row.notes.update(logins=http.logins, unauthenticated=http.codes.get(1000, 0))
+            assert http.codes.get(1000, 0) == 0
+            assert quoting_both_sides(r.node) or mode(r.node) is EngineMode.RUNNING
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
+
+
+@pytest.mark.chaos(
+    "cancel_on_disconnect",
+    "the exchange's dead-man switch fires: every resting order cancelled by GRVT",
+    "cancels arrive on the order stream; the engine requotes both sides; the switch is "
+    "re-armed; no orphan order",
+)
+async def test_cancel_on_disconnect(tmp_path: Path, chaos_row: Row) -> None:
+    with anyio.fail_after(40):
+        async with rig(tmp_path) as r:
+            await r.start()
+            before = set(r.engine_live())
+            r.watch.start()
+            r.server.fire_cancel_on_disconnect()
+            chaos_row.recover_s = await r.recover(
+                lambda: quoting_both_sides(r.node) and not (r.engine_live() & before), 15
+            )
+            reasons = {c.reason for c in r.recorder.of(OrderCanceled)}
+            assert "client_cancel_on_disconnect_triggered" in reasons
+            await eventually(lambda: r.exchange.cod_deadline_ns > 0, 10)
+            chaos_row.notes["cod_fired"] = r.exchange.cod_fired
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
