@@ -411,3 +411,24 @@ async def _wait_healthy(
                 if (await client.get("/healthz")).status_code == 200:
                     return
             await asyncio.sleep(0.1)
+
+
+def test_public_config_takes_env_and_hosts_from_settings_and_no_credentials() -> None:
+    grvt = GrvtSettings(
+        env="prod",
+        api_key="k-should-not-travel",
+        api_secret="0x" + "11" * 32,
+        trading_account_id="123",
+        market_data_url="http://127.0.0.1:9/md/",
+        market_data_ws_url="ws://127.0.0.1:9/ws/full",
+    )
+    config = public_config(grvt)
+    assert config.env == "prod" and config.api_key == "" and config.api_secret == ""
+    assert config.trading_account_id == ""
+    endpoints = config.endpoints()
+    assert endpoints.market_data_url == "http://127.0.0.1:9/md"
+    assert endpoints.market_data_ws_url == "ws://127.0.0.1:9/ws/full"
+    assert endpoints.edge_url.startswith("https://")  # GRVT's own host where not overridden
+    # the environment stored with keys set over the API wins, as in live mode
+    assert public_config(grvt, "testnet").env == "testnet"
+    assert public_config(grvt, "testnet").endpoints().edge_url != endpoints.edge_url
