@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -159,3 +160,94 @@ def test_quantizer_round_trips_the_instruments_own_strings(ticks: int, lots: int
     assert q.ticks(inst.price_str(ticks)) == ticks
     assert q.lots(inst.size_str(lots)) == lots
     assert q.ticks(str(inst.ticks_to_price(ticks))) == ticks
+
+
+# ---- exact decimal text → units (the integer fast path against Decimal) ---------------------
+UNITS = ["0.01", "0.05", "0.5", "1", "1.0", "10", "25", "0.0001", "0.000001", "0.25", "1E+1"]
+
+
+def reference_units(text: str, unit: Decimal) -> int:
+    """What the conversion must give: exact division in a context wide enough for any test."""
+    with decimal.localcontext() as ctx:
+        ctx.prec = 200
+        value = Decimal(text)
+        q, r = divmod(value, unit)
+        assert r == 0
+        return int(q)
+
+
+@given(
+    unit=st.sampled_from(UNITS),
+    units=st.integers(min_value=0, max_value=10**15),
+    pad=st.integers(min_value=0, max_value=4),
+    dot=st.booleans(),
+)
+def test_on_grid_text_converts_to_exact_units(unit: str, units: int, pad: int, dot: bool) -> None:
+    """Plain decimal text on the grid, with or without trailing zeros, gives exactly the count
+    of units (no float anywhere: 10^15 units of 0.000001 would not survive a float)."""
+    step = Decimal(unit)
+    value = step * units
+    text = format(value, "f")
+    if pad and (dot or "." in text):
+        text += ("" if "." in text else ".") + "0" * pad
+    grid = parse.Grid(step, "price")
+    assert grid.units(text) == units == reference_units(text, step)
+
+
+@given(
+    unit=st.sampled_from(UNITS),
+    units=st.integers(min_value=0, max_value=10**12),
+    off=st.integers(min_value=1, max_value=99),
+)
+def test_off_grid_text_raises_the_same_error_as_decimal(unit: str, units: int, off: int) -> None:
+    step = Decimal(unit)
+    # a value strictly between two grid points, written plainly
+    value = step * units + step * off / 100
+    text = format(value, "f")
+    with pytest.raises(parse.ParseError) as fast:
+        parse.Grid(step, "price").units(text)
+    assert str(fast.value) == f"price {text} is not a multiple of {step}"
+
+
+@given(
+    text=st.from_regex(r"\A[-+ ]?[0-9]{0,20}(\.[0-9]{0,12})?([eE][-+]?[0-9]{1,2})?[ ]?\Z"),
+    unit=st.sampled_from(UNITS),
+)
+def test_any_text_converts_like_decimal_or_fails_like_it(text: str, unit: str) -> None:
+    """Whatever the text, the grid answers what the Decimal conversion answers: the same
+    number of units, or a ParseError with the same message."""
+    step = Decimal(unit)
+    grid = parse.Grid(step, "size")
+    try:
+        with decimal.localcontext() as ctx:
+            ctx.prec = 200
+            expected: int | str = parse._exact_units(text, step, "size")
+    except parse.ParseError as exc:
+        expected = str(exc)
+    try:
+        got: int | str = grid.units(text)
+    except parse.ParseError as exc:
+        got = str(exc)
+    assert got == expected
+
+
+def test_grid_refuses_a_unit_that_is_not_positive() -> None:
+    with pytest.raises(ValueError):
+        parse.Grid(Decimal("0"), "price")
+    with pytest.raises(ValueError):
+        parse.Grid(Decimal("-0.01"), "price")
+
+
+def test_book_levels_of_the_wrong_shape_are_parse_errors() -> None:
+    q = bnb()
+    with pytest.raises(parse.ParseError, match="bad book level"):
+        q.levels([{"price": "600.01"}])
+    with pytest.raises(parse.ParseError):
+        q.levels([{"price": 600.01, "size": "1"}])  # a float is not a decimal string
+    # a miss after hits converts and remembers the new values
+    assert q.levels([{"price": "600.01", "size": "1"}]) == ((60001, 100),)
+    assert q.levels([{"price": "600.01", "size": "1"}, {"price": "1", "size": "0"}]) == (
+        (60001, 100),
+        (100, 0),
+    )
+    assert q.tick_cache["1"] == 100

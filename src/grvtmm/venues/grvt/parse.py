@@ -107,30 +107,43 @@ def parse_instrument(item: Mapping[str, Any]) -> Instrument:
 class Quantizer:
     """Exact decimal string → ticks / lots for one instrument, with bounded caches."""
 
-    __slots__ = ("_lots", "_step", "_tick", "_ticks", "instrument")
+    __slots__ = ("_lot_grid", "_lots", "_step", "_tick", "_tick_grid", "_ticks", "instrument")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
         self._tick = instrument.tick_size
         self._step = instrument.size_step
-        self._ticks: dict[str, int] = {}
-        self._lots: dict[str, int] = {}
+        self._tick_grid = Grid(instrument.tick_size, "price")
+        self._lot_grid = Grid(instrument.size_step, "size")
+        self._ticks: dict[str | int, int] = {}
+        self._lots: dict[str | int, int] = {}
 
-    def ticks(self, text: str) -> int:
+    @property
+    def tick_cache(self) -> dict[str | int, int]:
+        """Price text → ticks converted so far. Hot loops index it directly and call `ticks`
+        (which fills it) only on a `KeyError`; nothing else may write to it."""
+        return self._ticks
+
+    @property
+    def lot_cache(self) -> dict[str | int, int]:
+        """Size text → lots converted so far; used like `tick_cache`."""
+        return self._lots
+
+    def ticks(self, text: str | int) -> int:
         """Price string → integer ticks (exact)."""
         got = self._ticks.get(text)
         if got is None:
-            got = _exact_units(text, self._tick, "price")
+            got = self._tick_grid.units(text)
             if len(self._ticks) >= _CACHE_LIMIT:
                 self._ticks.clear()
             self._ticks[text] = got
         return got
 
-    def lots(self, text: str) -> int:
+    def lots(self, text: str | int) -> int:
         """Size string → integer lots (exact)."""
         got = self._lots.get(text)
         if got is None:
-            got = _exact_units(text, self._step, "size")
+            got = self._lot_grid.units(text)
             if len(self._lots) >= _CACHE_LIMIT:
                 self._lots.clear()
             self._lots[text] = got
@@ -144,28 +157,77 @@ class Quantizer:
 
     def levels(self, raw: Sequence[Mapping[str, Any]]) -> tuple[Level, ...]:
         """`[{price, size, num_orders}]` → ((ticks, lots), ...) in the order sent."""
-        # the hot path of book parsing: cache hits without a method call per value
-        tget, lget = self._ticks.get, self._lots.get
+        # the hot path of book parsing: all cache hits in one comprehension; any miss (a new
+        # price or size, or a malformed level) takes the checked loop below
+        tc, lc = self._ticks, self._lots
+        try:
+            return tuple([(tc[lv["price"]], lc[lv["size"]]) for lv in raw])
+        except (KeyError, TypeError):
+            pass
         out: list[Level] = []
-        append = out.append
         try:
             for lv in raw:
-                price, size = lv["price"], lv["size"]
-                t = tget(price)
-                if t is None:
-                    t = self.ticks(price)
-                n = lget(size)
-                if n is None:
-                    n = self.lots(size)
-                append((t, n))
+                out.append((self.ticks(lv["price"]), self.lots(lv["size"])))
         except (KeyError, TypeError) as exc:
             raise ParseError(f"bad book level: {exc!r}") from None
         return tuple(out)
 
 
+class Grid:
+    """Exact conversion of decimal text to a whole number of `unit`s (a tick or a size step).
+
+    Plain decimal strings (`"123.45"`, `"7"`) are converted with integer arithmetic: the unit is
+    `m × 10^-e`, so the text scaled by `10^e` must be a multiple of `m`. Anything else (signs,
+    exponents, blanks, non-strings) goes through `Decimal`; off-grid values always raise the
+    same `ParseError` from the `Decimal` path, and so do values of more than 10^34 units.
+    """
+
+    __slots__ = ("_exp", "_field", "_max_whole", "_mult", "unit")
+
+    def __init__(self, unit: Decimal, field: str) -> None:
+        self.unit = unit
+        self._field = field
+        if not unit.is_finite() or unit <= 0:
+            raise ValueError(f"{field} unit must be a positive finite decimal, got {unit}")
+        _, digits, exp = unit.normalize().as_tuple()
+        assert isinstance(exp, int)  # finite
+        mult = int("".join(map(str, digits)))
+        # keep m × 10^-e with e ≥ 0 so a plain decimal's scaled value is an integer
+        self._exp = max(-exp, 0)
+        self._mult = mult * int(10 ** max(exp, 0))
+        # longer integer parts may be out of range: the Decimal path decides
+        self._max_whole = _MAX_UNIT_DIGITS + unit.adjusted()
+
+    def units(self, text: object) -> int:
+        """`text` as an exact integer number of units; `ParseError` when it is off the grid."""
+        if type(text) is str and text.isascii():
+            whole, dot, frac = text.partition(".")
+            if (
+                whole.isdigit()
+                and (frac.isdigit() or (not frac and not dot))
+                and len(whole.lstrip("0")) <= self._max_whole
+            ):
+                exp = self._exp
+                if len(frac) > exp:
+                    extra = frac[exp:]
+                    if extra.strip("0"):
+                        return _exact_units(text, self.unit, self._field)  # raises: off grid
+                    frac = frac[:exp]
+                q, r = divmod(int(whole + frac.ljust(exp, "0")), self._mult)
+                if r == 0:
+                    return q
+        return _exact_units(text, self.unit, self._field)
+
+
+_MAX_UNIT_DIGITS: Final = 34
+_DIVISION: Final = decimal.Context(prec=_MAX_UNIT_DIGITS + 6, traps=[decimal.InvalidOperation])
+
+
 def _exact_units(text: object, unit: Decimal, field: str) -> int:
     value = dec(text, field)
-    q, r = divmod(value, unit)
+    if value and value.adjusted() - unit.adjusted() > _MAX_UNIT_DIGITS:
+        raise ParseError(f"{field} {text} is out of range")
+    q, r = _DIVISION.divmod(value, unit)
     if r != 0:
         raise ParseError(f"{field} {text} is not a multiple of {unit}")
     return int(q)
