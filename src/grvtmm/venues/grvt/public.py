@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -120,8 +120,10 @@ class PublicMarket:
             raise RuntimeError("PublicMarket.prepare() must run before iterating")
         await feed.start()
         self._tasks = [
-            asyncio.create_task(self._guard(feed.stream.run(), "market"), name="grvt.public"),
-            asyncio.create_task(self._guard(self._watch_book(feed), "watchdog")),
+            asyncio.create_task(self._guard(feed.stream.run, "market"), name="grvt.public"),
+            asyncio.create_task(
+                self._guard(lambda: self._watch_book(feed), "watchdog"), name="grvt.public.book"
+            ),
         ]
 
     async def aclose(self) -> None:
@@ -160,10 +162,10 @@ class PublicMarket:
                     )
                 )
 
-    async def _guard(self, job: Coroutine[Any, Any, None], what: str) -> None:
+    async def _guard(self, job: Callable[[], Awaitable[None]], what: str) -> None:
         """Run a background loop; a bug there is logged and reported as a dead feed."""
         try:
-            await job
+            await job()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
