@@ -54,10 +54,7 @@ GRVT_MM = Path(sys.executable).with_name("grvt-mm")
 
 def _shutdown_bound_s() -> float:
     """The server's bounded shutdown (cancel + flatten), as configured by the env example."""
-    fields = Settings.model_fields
-    default = (
-        float(fields["shutdown_timeout_s"].default) if "shutdown_timeout_s" in fields else 60.0
-    )
+    default = float(Settings.model_fields["shutdown_timeout_s"].default)
     configured = env_file_values(ENV_EXAMPLE).get("GRVTMM_SHUTDOWN_TIMEOUT_S")
     return float(configured) if configured else default
 
