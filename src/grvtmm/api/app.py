@@ -1,12 +1,21 @@
-"""`create_app(services)`: the FastAPI application (OpenAPI at /api/openapi.json)."""
+"""`create_app(services)`: the FastAPI application (OpenAPI at /api/openapi.json).
+
+Every response carries the security headers below, errors included (an unexpected exception
+becomes a bare 500 here, logged, so the headers still apply). The live stream accepts only
+authenticated clients whose `Origin`, when a browser sends one, names the host they connected
+to: a page on another site cannot open the stream with the operator's cookie.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
@@ -16,14 +25,39 @@ from grvtmm.api.routes import alerts, backtest, config, engine, monitor, system
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-        "form-action 'self'"
+        "img-src 'self' data:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+WS_POLICY_VIOLATION = 4403
+
+log = logging.getLogger(__name__)
+
+
+def same_origin(websocket: WebSocket) -> bool:
+    """True unless a browser sent an `Origin` whose host differs from the `Host` it connected
+    to (ports are not compared, so a proxy that rewrites the port still works). Clients that
+    send no Origin (scripts with a bearer token) pass; `Origin: null` does not."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    scheme, authority = urlsplit(origin)[:2]
+    origin_host = _hostname(authority) if scheme in ("http", "https") else None
+    return origin_host is not None and origin_host == _hostname(websocket.headers.get("host", ""))
+
+
+def _hostname(authority: str) -> str | None:
+    """The host of `host[:port]`, or None when the port is not a number (`a:1.evil.example`)."""
+    parts = urlsplit("//" + authority)
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        return None
+    return parts.hostname
 
 
 def create_app(services: Services, static_dir: Path | None = None) -> FastAPI:
@@ -41,7 +75,11 @@ def create_app(services: Services, static_dir: Path | None = None) -> FastAPI:
     async def security_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("api.unhandled_error", extra={"path": request.url.path})
+            response = JSONResponse({"detail": "internal error"}, status_code=500)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
@@ -57,6 +95,9 @@ def create_app(services: Services, static_dir: Path | None = None) -> FastAPI:
     @app.websocket("/ws/stream")
     async def stream(websocket: WebSocket) -> None:
         """Live stream: hello, snapshot, then ticks and events (cookie or bearer auth)."""
+        if not same_origin(websocket):
+            await websocket.close(code=WS_POLICY_VIOLATION, reason="cross-origin stream refused")
+            return
         if not authenticate_ws(websocket):
             await websocket.close(code=4401, reason="login required")
             return
