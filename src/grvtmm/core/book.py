@@ -61,10 +61,29 @@ class OrderBook:
                 return ApplyResult.DUPLICATE
             if seq < self.sequence:
                 return self._mark_gap(self.sequence, seq)
-        for price, lots in delta.bids:
-            self.set_bid(price, lots)
-        for price, lots in delta.asks:
-            self.set_ask(price, lots)
+        # set_bid / set_ask, inlined: this runs for every book event
+        if delta.bids:
+            levels = self.bids
+            best = self.best_bid
+            for price, lots in delta.bids:
+                if lots > 0:
+                    levels[price] = lots
+                    if price > best:
+                        best = price
+                elif levels.pop(price, None) is not None and price == best:
+                    best = _next_best(levels, price, -1)
+            self.best_bid = best
+        if delta.asks:
+            levels = self.asks
+            best = self.best_ask
+            for price, lots in delta.asks:
+                if lots > 0:
+                    levels[price] = lots
+                    if best == 0 or price < best:
+                        best = price
+                elif levels.pop(price, None) is not None and price == best:
+                    best = _next_best(levels, price, +1)
+            self.best_ask = best
         if seq:
             self.sequence = seq
         return ApplyResult.APPLIED

@@ -269,9 +269,14 @@ class FlattenDone(Event):
     attempts: int
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class QuoteUpdated(Event):
-    """The strategy's target quotes (0 ticks/lots = no order on that side) and why."""
+    """The strategy's target quotes (0 ticks/lots = no order on that side) and why.
+
+    Unlike other events, its own fields may also be passed by position (the engine publishes
+    one on most decisions, and keyword arguments cost twice as much); `ts_ns` and `local_ns`
+    stay keyword-only.
+    """
 
     bid_ticks: int
     bid_lots: int

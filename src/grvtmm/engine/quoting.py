@@ -5,6 +5,7 @@ A mixin of `Engine` (engine.py), kept apart so each file reads as one concern.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from grvtmm.core import events as ev
@@ -13,7 +14,7 @@ from grvtmm.core.commands import CancelOrder, Command, PlaceOrder, Reconcile
 from grvtmm.core.orders import ClientIdGenerator, Order, OrderTable
 from grvtmm.core.positions import PositionLedger
 from grvtmm.core.types import Instrument, Side, TimeInForce
-from grvtmm.engine.requote import plan_side
+from grvtmm.engine.requote import NOTHING, Cancellation, Placement, plan_side
 from grvtmm.engine.risk import RiskMonitor
 from grvtmm.engine.settings import EngineSettings
 from grvtmm.strategy.base import AccountView, Quote, QuoteTarget, Strategy
@@ -100,45 +101,58 @@ class QuotingMixin:
         """Append the place/cancel commands that move one side's orders to its target."""
         params = self.strategy.requote
         plan = plan_side(side, want, live, params, now)
-        if not plan.places:
-            if not plan.cancels:
-                return
-        elif now < self._cooldown_until[side] and not self.strategy.decision_interval_ns:
+        if plan is NOTHING:
+            return
+        to_place: Sequence[Placement] = plan.places
+        to_cancel: Sequence[Cancellation] = plan.cancels
+        if to_place and now < self._cooldown_until[side] and not self.strategy.decision_interval_ns:
             # Just bounced: let the book move first. Keep only the cancels that stand on
             # their own (side off, duplicates, quotes the market moved through).
-            plan.places.clear()
-            plan.cancels = [c for c in plan.cancels if c.reason in _STANDALONE_CANCELS]
-            if not plan.cancels:
+            to_place = ()
+            to_cancel = [c for c in to_cancel if c.reason in _STANDALONE_CANCELS]
+            if not to_cancel:
                 return
         places: list[Command] = [
-            self._place(now, p.side, p.price_ticks, p.size_lots, p.reason) for p in plan.places
+            self._place(now, p.side, p.price_ticks, p.size_lots, p.reason) for p in to_place
         ]
-        cancels: list[Command] = [
-            self._cancel(now, c.client_order_id, c.reason) for c in plan.cancels
-        ]
+        cancels: list[Command] = [self._cancel(now, c.client_order_id, c.reason) for c in to_cancel]
         if params.place_before_cancel:
             cmds += places + cancels
         else:
             cmds += cancels + places
 
     def _publish_target(self, now: int, target: QuoteTarget) -> None:
+        bid = target.bid
+        ask = target.ask
         d = target.diagnostics
+        mid = self.book.mid_ticks()
         self._notices.append(
             ev.QuoteUpdated(
+                bid.price_ticks if bid else 0,
+                bid.size_lots if bid else 0,
+                ask.price_ticks if ask else 0,
+                ask.size_lots if ask else 0,
+                mid,
+                target.reason,
+                d.one_sided,
+                d.half_spread_ticks,
+                d.skew_ticks,
+                d.sigma,
+                d.k,
+                d.inventory_ratio,
                 ts_ns=now,
                 local_ns=now,
-                bid_ticks=target.bid.price_ticks if target.bid else 0,
-                bid_lots=target.bid.size_lots if target.bid else 0,
-                ask_ticks=target.ask.price_ticks if target.ask else 0,
-                ask_lots=target.ask.size_lots if target.ask else 0,
-                mid_ticks=self.book.mid_ticks(),
-                reason=target.reason,
-                one_sided=d.one_sided if d else "",
-                half_spread_ticks=d.half_spread_ticks if d else 0.0,
-                skew_ticks=d.skew_ticks if d else 0.0,
-                sigma=d.sigma if d else 0.0,
-                k=d.k if d else 0.0,
-                inventory_ratio=d.inventory_ratio if d else 0.0,
+            )
+            if d is not None
+            else ev.QuoteUpdated(
+                bid.price_ticks if bid else 0,
+                bid.size_lots if bid else 0,
+                ask.price_ticks if ask else 0,
+                ask.size_lots if ask else 0,
+                mid,
+                target.reason,
+                ts_ns=now,
+                local_ns=now,
             )
         )
 

@@ -34,10 +34,14 @@ class Cancellation:
     reason: str
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class SidePlan:
-    places: list[Placement]
-    cancels: list[Cancellation]
+    places: tuple[Placement, ...]
+    cancels: tuple[Cancellation, ...]
+
+
+NOTHING = SidePlan((), ())
+"""The plan of a side that is where it should be (shared: plans are immutable)."""
 
 
 def _cancellable(order: Order) -> bool:
@@ -54,24 +58,25 @@ def plan_side(
     params: RequoteParams,
     now_ns: int,
 ) -> SidePlan:
-    """Commands for one side. `live` are our non-terminal orders on that side."""
-    plan = SidePlan([], [])
-    working = [o for o in live if o.cancel_requested_ns == 0]
+    """Commands for one side. `live` are our non-terminal orders on that side; orders with a
+    cancel in flight no longer count as working."""
     if target is None:
-        plan.cancels.extend(
-            Cancellation(o.client_order_id, "side_off") for o in working if _cancellable(o)
-        )
-        return plan
-    # One pass finds the keeper (the closest order within the price tolerance, of an acceptable
-    # size and not too old; the first one on ties) and the newest order (the one a replacement
-    # supersedes; also the first one on ties).
+        off = tuple([Cancellation(o.client_order_id, "side_off") for o in live if _cancellable(o)])
+        return SidePlan((), off) if off else NOTHING
+    # One pass over the working orders finds the keeper (the closest order within the price
+    # tolerance, of an acceptable size and not too old; the first one on ties) and the newest
+    # order (the one a replacement supersedes; also the first one on ties).
     price = target.price_ticks
     size_slack = params.size_tolerance * target.size_lots
     max_age = params.max_order_age_ns
     keeper: Order | None = None
     best_dist = params.price_tolerance_ticks + 1
     current: Order | None = None
-    for o in working:
+    working = 0
+    for o in live:
+        if o.cancel_requested_ns:
+            continue
+        working += 1
         if current is None or o.created_ns > current.created_ns:
             current = o
         dist = abs(o.price_ticks - price)
@@ -81,21 +86,26 @@ def plan_side(
             continue
         keeper, best_dist = o, dist
     if keeper is not None:
-        for o in working:
-            if o is not keeper and _cancellable(o):
-                plan.cancels.append(Cancellation(o.client_order_id, "duplicate"))
-        return plan
+        if working == 1:
+            return NOTHING
+        extra = tuple(
+            [
+                Cancellation(o.client_order_id, "duplicate")
+                for o in live
+                if o is not keeper and _cancellable(o)
+            ]
+        )
+        return SidePlan((), extra) if extra else NOTHING
     reason = "missing"
     if current is not None:
         reason = _replace_reason(side, current, target, params, now_ns)
         if not reason:
-            return plan  # debounce: keep the current order for now
-    if len(live) < MAX_LIVE_PER_SIDE:
-        plan.places.append(Placement(side, price, target.size_lots, reason))
-    for o in working:
-        if _cancellable(o):
-            plan.cancels.append(Cancellation(o.client_order_id, reason))
-    return plan
+            return NOTHING  # debounce: keep the current order for now
+    places: tuple[Placement, ...] = (Placement(side, price, target.size_lots, reason),)
+    if len(live) >= MAX_LIVE_PER_SIDE:
+        places = ()
+    cancels = tuple([Cancellation(o.client_order_id, reason) for o in live if _cancellable(o)])
+    return SidePlan(places, cancels) if places or cancels else NOTHING
 
 
 def _replace_reason(

@@ -63,6 +63,16 @@ class EwmaVolatility:
             self._var_step *= math.pow(d, idle_steps)
         self.samples += 1 + idle_steps
 
+    def update_sigma(self, change_ticks: float, idle_steps: int = 0) -> float:
+        """`update`, then the new σ (one call per grid step on the hot path)."""
+        d = self._decay
+        var = d * self._var_step + (1.0 - d) * change_ticks * change_ticks
+        if idle_steps > 0:
+            var *= math.pow(d, idle_steps)
+        self._var_step = var
+        self.samples += 1 + idle_steps
+        return math.sqrt(var / self._dt_s)
+
     @property
     def sigma(self) -> float:
         """σ in ticks/√s."""
@@ -356,9 +366,11 @@ class MarketEstimator:
 
     def _roll(self, book: OrderBook | None, now_ns: int) -> None:
         step_no = now_ns // self.step_ns
-        if self._mid2 == 0 and book is not None:
+        mid2 = self._mid2
+        if mid2 == 0 and book is not None:
             self._ref_mid2 = self._mid2 = book.best_bid + book.best_ask
             self.intensity.begin(step_no)
+            sigma = self.vol.sigma
         else:
             ti = self.intensity
             if ti.max_depth > 0.5:
@@ -366,12 +378,13 @@ class MarketEstimator:
             else:
                 ti.max_depth = -math.inf
             idle = step_no - self._step_no - 1
-            self.vol.update((self._mid2 - self._ref_mid2) * 0.5, min(idle, self._max_idle))
-            self._ref_mid2 = self._mid2
+            if idle > self._max_idle:
+                idle = self._max_idle
+            sigma = self.vol.update_sigma((mid2 - self._ref_mid2) * 0.5, idle)
+            self._ref_mid2 = mid2
         self._step_no = step_no
         self._next_ns = (step_no + 1) * self.step_ns
         changed = step_no >= self._next_slow and self._slow_update(book, step_no)
-        sigma = self.vol.sigma
         if changed or abs(sigma - self.sigma) > self._tolerance * self.sigma:
             # Smaller moves cannot shift a quote by a tick; an unchanged `version` lets the
             # quoter reuse its last answer.

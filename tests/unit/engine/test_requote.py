@@ -25,12 +25,12 @@ def order(
 def test_missing_side_is_placed() -> None:
     plan = plan_side(Side.BUY, Quote(100, 10), [], DEBOUNCE, 0)
     assert [(p.price_ticks, p.size_lots, p.reason) for p in plan.places] == [(100, 10, "missing")]
-    assert plan.cancels == []
+    assert not plan.cancels
 
 
 def test_order_within_tolerance_is_kept() -> None:
     plan = plan_side(Side.BUY, Quote(101, 11), [order(1, Side.BUY, 100)], DEBOUNCE, 5 * S)
-    assert plan.places == [] and plan.cancels == []
+    assert not plan.places and not plan.cancels
 
 
 def test_moving_away_from_mid_replaces_at_once_new_before_old() -> None:
@@ -45,7 +45,7 @@ def test_moving_away_from_mid_replaces_at_once_new_before_old() -> None:
 
 def test_moving_toward_mid_waits_for_min_order_age() -> None:
     o = order(1, Side.BUY, 100, created=0)
-    assert plan_side(Side.BUY, Quote(105, 10), [o], DEBOUNCE, S // 2).places == []
+    assert plan_side(Side.BUY, Quote(105, 10), [o], DEBOUNCE, S // 2).places == ()
     plan = plan_side(Side.BUY, Quote(105, 10), [o], DEBOUNCE, S)
     assert [p.reason for p in plan.places] == ["toward"]
     assert [c.reason for c in plan.cancels] == ["toward"]
@@ -53,7 +53,7 @@ def test_moving_toward_mid_waits_for_min_order_age() -> None:
 
 def test_size_change_requotes_after_debounce() -> None:
     o = order(1, Side.SELL, 100, lots=10)
-    assert plan_side(Side.SELL, Quote(100, 20), [o], DEBOUNCE, S // 2).places == []
+    assert plan_side(Side.SELL, Quote(100, 20), [o], DEBOUNCE, S // 2).places == ()
     plan = plan_side(Side.SELL, Quote(100, 20), [o], DEBOUNCE, 2 * S)
     assert [p.reason for p in plan.places] == ["size"]
 
@@ -75,11 +75,11 @@ def test_pending_order_is_not_cancelled_but_replacement_goes_alongside() -> None
     pending = order(1, Side.BUY, 100, acked=False)
     plan = plan_side(Side.BUY, Quote(98, 10), [pending], EAGER, 0)
     assert [p.price_ticks for p in plan.places] == [98]
-    assert plan.cancels == []
+    assert not plan.cancels
     keeper = order(2, Side.BUY, 98)
     pending.status = OrderStatus.OPEN
     plan = plan_side(Side.BUY, Quote(98, 10), [pending, keeper], EAGER, 1)
-    assert plan.places == [] and [c.client_order_id for c in plan.cancels] == [1]
+    assert not plan.places and [c.client_order_id for c in plan.cancels] == [1]
 
 
 def test_orders_being_cancelled_are_ignored_and_stacking_is_bounded() -> None:
@@ -87,4 +87,4 @@ def test_orders_being_cancelled_are_ignored_and_stacking_is_bounded() -> None:
     for o in cancelling:
         o.cancel_requested_ns = 1
     plan = plan_side(Side.BUY, Quote(100, 10), cancelling, EAGER, 2)
-    assert plan.places == [] and plan.cancels == []
+    assert not plan.places and not plan.cancels
