@@ -104,16 +104,28 @@ class BookDecoder:
         feed = frame.feed
         if feed is None:
             raise ParseError("book frame without feed")
-        seq = sequence(frame)
-        ts_ns = _int(feed.event_time or 0, "event_time")
-        bids = self.levels(feed.bids)
-        asks = self.levels(feed.asks)
+        tc, lc = self.q.tick_cache, self.q.lot_cache
+        try:  # the hot path, inlined: every price and size seen before
+            bids = tuple([(tc[lv.price], lc[lv.size]) for lv in feed.bids])
+            asks = tuple([(tc[lv.price], lc[lv.size]) for lv in feed.asks])
+        except KeyError:
+            bids = self.levels(feed.bids)
+            asks = self.levels(feed.asks)
+        try:
+            seq = int(frame.sequence_number)
+            ts_ns = int(feed.event_time or 0)
+        except ValueError:
+            seq = sequence(frame)
+            ts_ns = _int(feed.event_time or 0, "event_time")
         if snapshot:
             return BookSnapshot(
                 ts_ns=ts_ns, local_ns=local_ns, symbol=self.symbol, bids=bids, asks=asks,
                 sequence=seq,
             )  # fmt: skip
-        prev: object = frame.prev_sequence_number if prev_sequence is None else prev_sequence
+        if prev_sequence is None:
+            prev = frame.prev_sequence_number
+            if prev is not None and prev != "":
+                prev_sequence = int_field(prev, "prev_sequence_number")
         return BookDelta(
             ts_ns=ts_ns,
             local_ns=local_ns,
@@ -121,7 +133,7 @@ class BookDecoder:
             bids=bids,
             asks=asks,
             sequence=seq,
-            prev_sequence=None if prev in (None, "") else int_field(prev, "prev_sequence_number"),
+            prev_sequence=prev_sequence,
         )
 
     def apply(
