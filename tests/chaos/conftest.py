@@ -8,8 +8,6 @@ The file goes to `$GRVTMM_CHAOS_RESULTS` if set, else `<tmp>/grvtmm-chaos/result
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,17 +15,11 @@ from typing import Any
 import pytest
 
 from chaos.chaos_kit import Row
+from chaos.report import results_path
 
 _ROWS: list[Row] = []
 _WRITTEN: list[Path] = []
 _OUTCOME = pytest.StashKey[str]()
-
-
-def results_path() -> Path:
-    env = os.environ.get("GRVTMM_CHAOS_RESULTS")
-    if env:
-        return Path(env)
-    return Path(tempfile.gettempdir()) / "grvtmm-chaos" / "results.json"
 
 
 @pytest.hookimpl(hookwrapper=True)

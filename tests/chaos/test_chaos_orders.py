@@ -95,8 +95,8 @@ async def test_invalid_order_rejects(tmp_path: Path, chaos_row: Row) -> None:
             chaos_row.recover_s = await r.recover(
                 lambda: not r.exchange.faults.reject_quotes and quoting_both_sides(r.node), 15
             )
-            got = [x.code for x in r.recorder.of(OrderRejected)]
-            assert got == codes
+            got = [x.code for x in r.recorder.of(OrderRejected) if x.code is not None]
+            assert got == codes  # (post-only bounces of a fast market carry no code)
             assert not r.recorder.of(BreakerTripped)
             assert mode(r.node) is EngineMode.RUNNING
             await r.finish(chaos_row)
