@@ -6,6 +6,7 @@ and the public ones are compared with a short hand-written allowlist.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -263,6 +264,37 @@ async def test_login_brute_force_is_slowed_until_the_lockout_expires(secured: Se
         assert again.status_code == 401
 
 
+async def test_rotating_ipv6_addresses_in_one_64_gains_no_attempts(secured: Secured) -> None:
+    async with secured.client() as client:
+        for i in range(5):
+            wrong = await client.post(
+                "/api/auth/login",
+                json={"password": f"guess-{i}-xxxx"},
+                headers={"X-Forwarded-For": f"2001:db8:7:7::{i + 1:x}"},
+            )
+            assert wrong.status_code == 401
+        same_64 = {"X-Forwarded-For": "2001:db8:7:7:ffff:1:2:3"}
+        locked = await client.post("/api/auth/login", json={"password": PASSWORD}, headers=same_64)
+        assert locked.status_code == 429
+        other_64 = {"X-Forwarded-For": "2001:db8:7:8::1"}
+        assert (await login(client, **other_64)).status_code == 200
+
+
+async def test_failed_logins_are_logged_with_the_client_not_the_password(
+    secured: Secured, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="grvtmm.api.auth")
+    guesses = [f"guessed-password-{i}" for i in range(5)]
+    async with secured.client(headers={"X-Forwarded-For": "198.51.100.77"}) as client:
+        for guess in guesses:
+            await client.post("/api/auth/login", json={"password": guess})
+    records = [r for r in caplog.records if r.name == "grvtmm.api.auth"]
+    assert [r.getMessage() for r in records] == ["auth.login_failed"] * 4 + ["auth.login_locked"]
+    assert all(getattr(r, "client", None) == "198.51.100.77" for r in records)
+    assert records[-1].levelno == logging.WARNING
+    assert not [g for g in guesses if g in caplog.text]
+
+
 def cookie_attributes(set_cookie: str) -> tuple[str, dict[str, str]]:
     first, *attrs = (part.strip() for part in set_cookie.split(";"))
     name, _, value = first.partition("=")
@@ -282,6 +314,7 @@ async def test_session_cookie_flags(secured: Secured) -> None:
         assert attrs["samesite"].lower() == "strict"
         assert attrs["path"] == "/"
         assert "secure" not in attrs  # plain http on loopback: a Secure cookie would be dropped
+        assert "strict-transport-security" not in response.headers
         assert "domain" not in attrs  # host-only
         assert len(value) >= 64  # 256-bit random token
         assert value not in str(response.url) and "location" not in response.headers
@@ -290,6 +323,7 @@ async def test_session_cookie_flags(secured: Secured) -> None:
         response = await login(client, **{"X-Forwarded-Proto": "https", **REMOTE})
         _, attrs = cookie_attributes(response.headers["set-cookie"])
         assert "secure" in attrs and "httponly" in attrs
+        assert response.headers["strict-transport-security"] == "max-age=31536000"
 
 
 async def test_session_token_is_never_taken_from_or_put_in_a_url(secured: Secured) -> None:
@@ -347,6 +381,50 @@ async def test_websocket_refuses_foreign_origins_and_anonymous_callers(secured: 
     assert hello["type"] == "hello"  # the dashboard itself
 
 
+async def raw_get(secured: Secured, path: str) -> tuple[str, str]:
+    """GET `path` byte for byte over a plain socket: (status line, body)."""
+    host, port = secured.base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    with anyio.fail_after(10):
+        reply = (await reader.read()).decode(errors="replace")
+    writer.close()
+    head, _, body = reply.partition("\r\n\r\n")
+    return head.splitlines()[0], body
+
+
+async def test_paths_cannot_escape_the_dashboard_or_the_datasets_folder(secured: Secured) -> None:
+    (secured.data_dir.parent / "outside.txt").write_text("outside the static folder")
+    token = await bearer_token(secured)
+    async with secured.client(headers={"Authorization": f"Bearer {token}"}) as client:
+        for raw in (
+            "/../outside.txt",
+            "/assets/../../outside.txt",
+            "/%2e%2e/outside.txt",
+            "/..%2foutside.txt",
+            "/assets/..%2f..%2foutside.txt",
+        ):
+            response = await client.send(client.build_request("GET", raw))
+            assert "outside the static folder" not in response.text, raw
+            assert response.status_code in (400, 404), (raw, response.status_code)
+        for raw in ("/../outside.txt", "/assets/../../outside.txt", "/assets/../../../etc/passwd"):
+            head, body = await raw_get(secured, raw)  # sent as is, not normalised by a client
+            assert "outside the static folder" not in body and "root:" not in body, raw
+            assert head.split()[1] in ("400", "404"), (raw, head)
+        datasets = secured.data_dir / "datasets"
+        for name in ("..%2fescaped.csv", "%2e%2e", ".hidden.csv", "a%00b.csv"):
+            request = client.build_request(
+                "POST", f"/api/backtest/datasets/{name}", content=b"ts\n1\n"
+            )
+            assert request.headers["authorization"].startswith("Bearer ")
+            upload = await client.send(request)
+            # refused by name (422), or no route at all once `/` is decoded (404/405)
+            assert upload.status_code in (404, 405, 422), (name, upload.status_code)
+        assert not (secured.data_dir / "escaped.csv").exists()
+        assert [p.name for p in datasets.iterdir()] == []
+
+
 async def test_cors_stays_closed(secured: Secured) -> None:
     async with secured.client() as client:
         preflight = await client.options(
@@ -378,6 +456,7 @@ def assert_security_headers(response: httpx.Response, *, api: bool) -> None:
     assert headers["x-frame-options"] == "DENY"
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["referrer-policy"] == "no-referrer"
+    assert headers["cross-origin-opener-policy"] == "same-origin"
     if api:
         assert headers["cache-control"] == "no-store"
 
@@ -530,3 +609,15 @@ def test_serve_command_refuses_a_public_bind_without_password(tmp_path: Path) ->
     assert result.returncode != 0
     assert "without an operator password" in result.stdout + result.stderr
     assert not (tmp_path / "data" / "grvtmm.db").exists()
+
+
+def test_login_limiter_client_keys() -> None:
+    key = LoginLimiter.client_key
+    assert key("198.51.100.7") == "198.51.100.7"
+    assert key("::ffff:198.51.100.7") == "198.51.100.7"  # IPv4 through a dual-stack socket
+    assert key("2001:db8:1:2:3:4:5:6") == key("2001:db8:1:2::9") == "2001:db8:1:2::/64"
+    assert key("2001:db8:1:3::9") != key("2001:db8:1:2::9")
+    assert key("?") == "?"
+    limiter = LoginLimiter(SimClock(0), attempts=2, window_s=60)
+    limiter.retry_after_s("203.0.113.1")
+    assert limiter._failures == {}  # asking does not store anything per caller

@@ -31,8 +31,12 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+HSTS = "max-age=31536000"
+"""Strict-Transport-Security, sent on requests that arrived over HTTPS (directly, or through a
+trusted proxy's X-Forwarded-Proto, see uvicorn's `forwarded_allow_ips`)."""
 WS_POLICY_VIOLATION = 4403
 
 log = logging.getLogger(__name__)
@@ -82,6 +86,8 @@ def create_app(services: Services, static_dir: Path | None = None) -> FastAPI:
             response = JSONResponse({"detail": "internal error"}, status_code=500)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.url.scheme == "https":
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
     for module in (system, engine, config, monitor, alerts, backtest):

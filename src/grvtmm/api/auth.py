@@ -5,6 +5,8 @@ cookie-authenticated state changes. Tokens never appear in URLs or logs."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import logging
 import os
 import stat
 from collections import deque
@@ -20,6 +22,8 @@ COOKIE_NAME = "grvtmm_session"
 CSRF_HEADER = "x-grvtmm-csrf"
 CSRF_VALUE = "1"
 MIN_PASSWORD_LENGTH = 8
+
+log = logging.getLogger(__name__)
 
 
 class PasswordError(ValueError):
@@ -103,7 +107,11 @@ class SessionStore:
 
 class LoginLimiter:
     """At most `attempts` failed logins per client within `window_s`; then refuse until older
-    failures age out (slows brute force; a correct password still has to wait)."""
+    failures age out (slows brute force; a correct password still has to wait).
+
+    A client is its IPv4 address or its IPv6 /64 network (one host can use a whole /64, so
+    rotating addresses inside it gains no attempts). Failures and lockouts are logged with the
+    client, never with the password tried."""
 
     def __init__(self, clock: Clock, attempts: int = 5, window_s: int = 60) -> None:
         self.clock = clock
@@ -111,24 +119,45 @@ class LoginLimiter:
         self.window_ns = window_s * NS_PER_S
         self._failures: dict[str, deque[int]] = {}
 
+    @staticmethod
+    def client_key(client: str) -> str:
+        """The key failures are counted under: an IPv4 address, an IPv6 /64, or `client`."""
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:
+            return client
+        if isinstance(address, ipaddress.IPv6Address):
+            if address.ipv4_mapped is not None:
+                return str(address.ipv4_mapped)
+            return str(ipaddress.IPv6Network((address, 64), strict=False))
+        return str(address)
+
     def retry_after_s(self, client: str) -> int:
         """Seconds until `client` may try again (0 = now)."""
-        window = self._window(client)
+        window = self._failures.get(self.client_key(client))
+        if window is None:
+            return 0
+        self._expire(window)
         if len(window) < self.attempts:
             return 0
         return max(1, int((window[0] + self.window_ns - self.clock.now_ns()) / NS_PER_S) + 1)
 
     def failed(self, client: str) -> None:
-        self._window(client).append(self.clock.now_ns())
+        key = self.client_key(client)
+        window = self._failures.setdefault(key, deque())
+        self._expire(window)
+        window.append(self.clock.now_ns())
+        if len(window) >= self.attempts:
+            log.warning("auth.login_locked", extra={"client": key, "failures": len(window)})
+        else:
+            log.info("auth.login_failed", extra={"client": key, "failures": len(window)})
         if len(self._failures) > 10_000:  # bound memory under a spray of addresses
             self._failures.pop(next(iter(self._failures)))
 
     def succeeded(self, client: str) -> None:
-        self._failures.pop(client, None)
+        self._failures.pop(self.client_key(client), None)
 
-    def _window(self, client: str) -> deque[int]:
-        window = self._failures.setdefault(client, deque())
+    def _expire(self, window: deque[int]) -> None:
         cutoff = self.clock.now_ns() - self.window_ns
         while window and window[0] <= cutoff:
             window.popleft()
-        return window
