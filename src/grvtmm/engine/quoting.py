@@ -14,7 +14,7 @@ from grvtmm.core.commands import CancelOrder, Command, PlaceOrder, Reconcile
 from grvtmm.core.orders import ClientIdGenerator, Order, OrderTable
 from grvtmm.core.positions import PositionLedger
 from grvtmm.core.types import Instrument, Side, TimeInForce
-from grvtmm.engine.requote import NOTHING, Cancellation, Placement, plan_side
+from grvtmm.engine.requote import NOTHING, Cancellation, Placement, SidePlan, plan_side
 from grvtmm.engine.risk import RiskMonitor
 from grvtmm.engine.settings import EngineSettings
 from grvtmm.strategy.base import AccountView, Quote, QuoteTarget, Strategy
@@ -84,25 +84,25 @@ class QuotingMixin:
             # replacements (debounce, max age) are re-checked on the next timer.
             return []
         cmds: list[Command] = []
+        params = self.strategy.requote
         want = target.bid
         if bids or want is not None:
-            self._plan(cmds, Side.BUY, want, bids, now)
+            plan = plan_side(Side.BUY, want, bids, params, now)
+            if plan is not NOTHING:
+                self._carry_out(cmds, Side.BUY, plan, now)
         want = target.ask
         if asks or want is not None:
-            self._plan(cmds, Side.SELL, want, asks, now)
+            plan = plan_side(Side.SELL, want, asks, params, now)
+            if plan is not NOTHING:
+                self._carry_out(cmds, Side.SELL, plan, now)
         version = orders.version
         self._decided_key = (book.best_bid, book.best_ask, ledger.position_lots, version)
         self._planned_version = -1 if cmds else version
         return cmds
 
-    def _plan(
-        self, cmds: list[Command], side: Side, want: Quote | None, live: list[Order], now: int
-    ) -> None:
-        """Append the place/cancel commands that move one side's orders to its target."""
+    def _carry_out(self, cmds: list[Command], side: Side, plan: SidePlan, now: int) -> None:
+        """Append the place/cancel commands of one side's plan."""
         params = self.strategy.requote
-        plan = plan_side(side, want, live, params, now)
-        if plan is NOTHING:
-            return
         to_place: Sequence[Placement] = plan.places
         to_cancel: Sequence[Cancellation] = plan.cancels
         if to_place and now < self._cooldown_until[side] and not self.strategy.decision_interval_ns:

@@ -132,16 +132,6 @@ class AvellanedaStrategy:
             self._skew_ticks = skew * cfg.skew_factor
         return self._half_ticks, self._skew_ticks
 
-    def _one_sided_mode(self, ratio: float, position_lots: int) -> str:
-        """Hysteresis: enter at ratio ≥ enter, leave at ratio ≤ exit; "" when two-sided."""
-        if position_lots == 0 or ratio <= self._exit_ratio:
-            self.one_sided = False
-        elif ratio >= self._enter_ratio:
-            self.one_sided = True
-        if not self.one_sided:
-            return ""
-        return ONE_SIDED_ASK if position_lots > 0 else ONE_SIDED_BID
-
     def quote(self, book: OrderBook, account: AccountView, now_ns: int) -> QuoteTarget:
         """Target bid/ask for this moment, with the reason for any side left out."""
         if not book.ready:
@@ -190,9 +180,18 @@ class AvellanedaStrategy:
         lot_notional = mid_price * self._step_f
         pos = account.position_lots
         cap_lots = self._cap_ratio * capacity / lot_notional
-        q = clamp_q(pos / cap_lots)
-        ratio = inventory_ratio(pos * lot_notional, account, self._leverage)
-        one_sided = self._one_sided_mode(ratio, pos)
+        q = pos / cap_lots
+        if not -1.0 <= q <= 1.0:  # also NaN
+            q = clamp_q(q)
+        ratio = 0.0 if pos == 0 else inventory_ratio(pos * lot_notional, account, self._leverage)
+        # one-sided hysteresis: enter at ratio ≥ enter, leave at ratio ≤ exit
+        if pos == 0 or ratio <= self._exit_ratio:
+            self.one_sided = False
+        elif ratio >= self._enter_ratio:
+            self.one_sided = True
+        one_sided = ""
+        if self.one_sided:
+            one_sided = ONE_SIDED_ASK if pos > 0 else ONE_SIDED_BID
 
         est = self.estimator
         if est.version != self._model_version:
@@ -209,13 +208,18 @@ class AvellanedaStrategy:
         reservation = mid - shift
         price_to_ticks = self._price_to_ticks
         size = self._size_fraction * capacity / mid_price
+        memo = self._size_memo  # hits inline; `_sized` computes (and explains) the misses
+        step_f = self._step_f
         # bid ≤ best bid < best ask ≤ ask on a ready book, so the quotes can never cross
         if one_sided != ONE_SIDED_ASK:
             bid_ticks = price_to_ticks((reservation - half) * tick, Side.BUY)
             if best_bid < bid_ticks:
                 bid_ticks = best_bid
             self._bid_ticks = bid_ticks
-            self._bid_size = self._sized(bid_ticks, size)
+            sized = None
+            if bid_ticks > 0:
+                sized = memo.get((math.floor(size / step_f + 0.5), bid_ticks))
+            self._bid_size = sized or self._sized(bid_ticks, size)
         else:
             self._bid_size = None
         if one_sided != ONE_SIDED_BID:
@@ -223,7 +227,10 @@ class AvellanedaStrategy:
             if best_ask > ask_ticks:
                 ask_ticks = best_ask
             self._ask_ticks = ask_ticks
-            self._ask_size = self._sized(ask_ticks, size)
+            sized = None
+            if ask_ticks > 0:
+                sized = memo.get((math.floor(size / step_f + 0.5), ask_ticks))
+            self._ask_size = sized or self._sized(ask_ticks, size)
         else:
             self._ask_size = None
         self._cap_lots = math.floor(cap_lots + 1e-9)
