@@ -149,6 +149,36 @@ async def test_strategy_config_validation_and_live_update(running: Running) -> N
 
 
 @pytest.mark.anyio
+async def test_symbol_change_while_stopped_waits_for_a_restart(running: Running) -> None:
+    """A new symbol set while stopped is stored for the next start; this process never trades
+    the old instrument with the new symbol's settings: start is refused until a restart."""
+    client = running.client
+    await login(client)
+    assert (await client.post("/api/engine/stop", headers=CSRF)).status_code == 200
+    await eventually(lambda: running.engine.mode is EngineMode.STOPPED, timeout_s=30)
+    trading = running.engine.instrument.symbol
+    changed = await client.put(
+        "/api/config/strategy", json={"symbol": "XRP-PERP", "gamma": 0.4}, headers=CSRF
+    )
+    assert changed.status_code == 200 and changed.json()["symbol"] == "XRP_USDT_Perp"
+    assert (await client.get("/api/config/strategy")).json()["symbol"] == "XRP_USDT_Perp"
+    assert running.engine.config.symbol == trading  # the engine keeps its instrument's config
+    status = (await client.get("/api/status")).json()
+    assert any("restart grvt-mm" in n and "XRP_USDT_Perp" in n for n in status["notices"])
+    assert "XRP_USDT_Perp" in status["start_blocker"]
+    refused = await client.post("/api/engine/start", headers=CSRF)
+    assert refused.status_code == 409 and "restart" in refused.json()["detail"]
+    assert running.engine.mode is EngineMode.STOPPED
+    back = await client.put("/api/config/strategy", json={"symbol": trading}, headers=CSRF)
+    assert back.status_code == 200
+    assert running.engine.config.gamma == 0.4  # the rest of the change now reaches the engine
+    status = (await client.get("/api/status")).json()
+    assert not status["start_blocker"]
+    assert (await client.post("/api/engine/start", headers=CSRF)).status_code == 200
+    await eventually(lambda: running.engine.mode is EngineMode.RUNNING, timeout_s=30)
+
+
+@pytest.mark.anyio
 async def test_exchange_keys_write_only_and_refused_while_running(
     running: Running, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -37,6 +37,10 @@ async def _apply(services: Services, config: StrategyConfig) -> None:
             status.HTTP_409_CONFLICT, "the symbol cannot change while the engine is running"
         )
     services.config.set_strategy(config)
+    if config.symbol != services.node.engine.instrument.symbol:
+        # Stored for the next start; this process keeps its instrument, and starting is
+        # blocked (status notice) until a restart, so nothing trades with mismatched settings.
+        return
     now = services.clock.now_ns()
     await services.node.submit(ConfigChanged(ts_ns=now, local_ns=now, config=config))
     await services.node.drain()
@@ -58,7 +62,8 @@ async def put_strategy(
     changes: dict[str, Any], _: AuthDep, services: ServicesDep
 ) -> StrategyConfig:
     """Change any subset of the parameters; 422 names the offending field; the symbol cannot
-    change while running (409)."""
+    change while running (409). A new symbol set while stopped is stored and applies at the
+    next process start; until then starting is refused and the status says why."""
     try:
         config = services.config.merged_strategy(changes)
     except ValidationError as exc:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
 from grvtmm.api.deps import AuthDep, ServicesDep
-from grvtmm.api.routes.system import status_body
+from grvtmm.api.routes.system import pending_symbol, status_body
 from grvtmm.core import events as ev
 
 router = APIRouter(prefix="/api/engine", tags=["engine"])
@@ -32,7 +32,7 @@ async def control(
     action: Action, _: AuthDep, services: ServicesDep, body: ControlBody | None = None
 ) -> dict[str, Any]:
     """Send a control command; stop and halt cancel everything and flatten the position."""
-    blocker = services.status_extra().get("start_blocker")
+    blocker = services.status_extra().get("start_blocker") or pending_symbol(services)
     if action == "start" and blocker:
         raise HTTPException(status.HTTP_409_CONFLICT, blocker)
     now = services.clock.now_ns()

@@ -84,6 +84,20 @@ def logout(token: AuthDep, response: Response, services: ServicesDep) -> dict[st
     return {"ok": True}
 
 
+def pending_symbol(services: Any) -> str:
+    """Why the stored strategy cannot run in this process: its symbol differs from the
+    instrument this process was started for ("" when they agree). The venue, instrument and
+    market data are set up for one symbol at start, so a new symbol takes a restart."""
+    wanted = services.config.strategy.symbol
+    trading = services.node.engine.instrument.symbol
+    if wanted == trading:
+        return ""
+    return (
+        f"The strategy symbol was changed to {wanted}, but this process trades {trading}: "
+        f"restart grvt-mm to switch to {wanted} (starting is blocked until then)."
+    )
+
+
 def status_body(services: Any) -> dict[str, Any]:
     node = services.node
     snap = node.snapshot()
@@ -98,6 +112,10 @@ def status_body(services: Any) -> dict[str, Any]:
         notices.append("Paper mode: GRVT public market data, simulated fills, no real orders.")
     extra = services.status_extra()
     notices.extend(extra.pop("notices", []))
+    pending = pending_symbol(services)
+    if pending:
+        notices.append(pending)
+        extra["start_blocker"] = extra.get("start_blocker") or pending
     return {
         "mode": services.mode,
         "version": services.version,
