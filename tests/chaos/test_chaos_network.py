@@ -15,23 +15,25 @@ import pytest
 from chaos.chaos_kit import Row, rig
 from fakes import eventually
 from fakes.grvt_helpers import mode, quoting_both_sides
+from grvtmm.core.clock import NS_PER_S
 from grvtmm.core.events import (
     BookSnapshot,
     BreakerTripped,
     EngineMode,
     EngineWarning,
     OrderCanceled,
-    VenueStatus,
 )
+from grvtmm.engine.engine import EngineSettings
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.mark.chaos(
     "ws_drop",
-    "WS drop: every stream connection closed by the server, next 2 handshakes refused",
-    "both streams reconnect and resubscribe; quoting on both sides again; no fill lost or "
-    "doubled; no orphan order",
+    "WS drop: every stream connection closed by the server and handshakes refused until a "
+    "quote left resting has filled (or none rests)",
+    "both streams reconnect and resubscribe; fills made while disconnected arrive (REST "
+    "sync); quoting on both sides again; no fill lost or doubled; no orphan order",
 )
 async def test_ws_drop(tmp_path: Path, chaos_row: Row) -> None:
     with anyio.fail_after(60):
@@ -40,10 +42,16 @@ async def test_ws_drop(tmp_path: Path, chaos_row: Row) -> None:
             await r.fills_happen(1)
             market, private = r.venue.market, r.venue.private
             assert market is not None and private is not None
-            r.exchange.faults.refuse_ws = 2
+            r.exchange.faults.refuse_ws = 10**6
+            fills_down = len(r.exchange.fills)
             r.watch.start()
             await r.server.drop_streams()
-            await eventually(lambda: any(not s.connected for s in r.recorder.of(VenueStatus)))
+            await eventually(lambda: not market.connected and not private.connected, 5)
+            # stay down until a quote left resting has filled, or none of ours rests any more
+            await eventually(lambda: len(r.exchange.fills) > fills_down or not r.fake_open(), 10)
+            assert not private.connected
+            while_down = len(r.exchange.fills) - fills_down
+            r.exchange.faults.refuse_ws = 0
             chaos_row.recover_s = await r.recover(
                 lambda: (
                     market.stream.stats.connects >= 2
@@ -53,14 +61,48 @@ async def test_ws_drop(tmp_path: Path, chaos_row: Row) -> None:
                 ),
                 20,
             )
-            assert r.server.refused_ws == 2
-            await r.fills_happen(1)
-            chaos_row.notes["reconnects"] = (
-                market.stream.stats.connects - 1 + private.stream.stats.connects - 1
+            missed = {f["trade_id"] for f in r.exchange.fills[fills_down:]}
+            await eventually(lambda: missed <= set(r.engine_trade_ids()), 10)
+            chaos_row.notes.update(
+                refused_handshakes=r.server.refused_ws,
+                fills_while_down=while_down,
             )
             await r.finish(chaos_row)
     assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
     assert chaos_row.notes["duplicate_fills"] == 0
+
+
+@pytest.mark.chaos(
+    "ws_outage_halt",
+    "market and private streams down (handshakes refused) longer than the stale-data limit "
+    "(set to 1 s), then back",
+    "the stale-data breaker halts; cancel-all goes out over REST while the streams are down "
+    "(nothing rests while blind); the flatten completes once prices return; halted, flat",
+)
+async def test_ws_outage_halts(tmp_path: Path, chaos_row: Row) -> None:
+    settings = EngineSettings(stale_data_ns=NS_PER_S)
+    with anyio.fail_after(60):
+        async with rig(tmp_path, settings=settings) as r:
+            await r.start()
+            r.exchange.faults.refuse_ws = 10**6
+            r.watch.start()
+            await r.server.drop_streams()
+            await eventually(lambda: bool(r.recorder.of(BreakerTripped)), 10)
+            assert r.recorder.of(BreakerTripped)[0].breaker == "stale_data"
+            await eventually(lambda: not r.fake_open(), 10)  # cancelled while blind
+            chaos_row.notes["blind_to_no_orders_s"] = round(r.watch.elapsed_s(), 2)
+            r.exchange.faults.refuse_ws = 0
+            chaos_row.recover_s = await r.recover(
+                lambda: (
+                    mode(r.node) is EngineMode.HALTED
+                    and r.exchange.matching.position_lots == 0
+                    and not r.fake_open()
+                ),
+                20,
+            )
+            chaos_row.notes["refused_handshakes"] = r.server.refused_ws
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
 
 
 @pytest.mark.chaos(
@@ -136,6 +178,34 @@ async def test_5xx_burst(tmp_path: Path, chaos_row: Row) -> None:
             )
             assert http.server_errors == 8
             assert mode(r.node) is EngineMode.RUNNING
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
+
+
+@pytest.mark.chaos(
+    "error_after_execution",
+    "the next 6 order actions (create / cancel) executed by the exchange but answered 503 "
+    "(a gateway error on the way back)",
+    "the retried create is recognised as landed (2012 duplicate id), retried cancels are "
+    "harmless; the engine tracks every order the exchange holds; no orphan, no lost fill",
+)
+async def test_error_after_execution(tmp_path: Path, chaos_row: Row) -> None:
+    with anyio.fail_after(60):
+        async with rig(tmp_path) as r:
+            await r.start()
+            r.watch.start()
+            r.exchange.faults.rest_script_after = [(503, 1002)] * 6
+            await eventually(lambda: not r.exchange.faults.rest_script_after, 20)
+            chaos_row.recover_s = await r.recover(
+                lambda: quoting_both_sides(r.node) and not r.orphans_now(), 20
+            )
+            desk = r.venue.desk
+            assert desk is not None
+            chaos_row.notes.update(
+                creates_found_landed=desk.create_retries_landed,
+                retries=r.venue.http.stats.retries,
+            )
+            await r.fills_happen(1)
             await r.finish(chaos_row)
     assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
 

@@ -20,6 +20,12 @@ from grvtmm.core.types import Instrument
 
 API_KEY = "fake-api-key-0001"
 _PUBLIC = {"all_instruments", "instruments", "instrument", "mini", "ticker"}
+_ORDER_ACTIONS = {
+    "full/v1/create_order",
+    "full/v1/cancel_order",
+    "full/v1/cancel_all_orders",
+    "full/v2/bulk_orders",
+}
 
 
 def listing(inst: Instrument) -> dict[str, Any]:
@@ -92,7 +98,12 @@ class RestEndpoints:
             owner = body["order"] if path == "full/v1/create_order" else body
             if owner.get("sub_account_id") != SUB_ACCOUNT:
                 raise ApiError(403, 2003, "Sub account does not match session")
-            return _ok(self._trading(path, body))
+            answer = self._trading(path, body)
+            script = self.exchange.faults.rest_script_after
+            if script and path in _ORDER_ACTIONS:
+                status, code = script.pop(0)
+                raise ApiError(status, code, "scripted failure after execution")
+            return _ok(answer)
         except ApiError as exc:
             return _ok(exc.body(), exc.status)
 
