@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
+
 from grvtmm.app import DEMO_START_NS, SimRun, SimRunSettings, build_sim_run, run_demo
 from grvtmm.core.clock import NS_PER_S
+from grvtmm.core.commands import CancelAll, Command, PlaceOrder
 from grvtmm.core.events import (
     BreakerTripped,
     EngineMode,
     Event,
     FlattenDone,
+    FlattenProgress,
     HaltRequested,
     ModeChanged,
     OrderRejected,
     QuoteUpdated,
+    ReconcileSnapshot,
     StartRequested,
     StopRequested,
     VenueError,
     VenueErrorKind,
 )
-from grvtmm.core.types import FeeSchedule, Instrument
+from grvtmm.core.types import FeeSchedule, Instrument, Side, TimeInForce
 from grvtmm.engine.engine import EngineSettings
 from grvtmm.strategy.params import StrategyConfig
+from grvtmm.venues.sim.exchange import SimExchange
 from grvtmm.venues.sim.synthetic import Regime, SyntheticMarket, SyntheticParams, default_instrument
 
 START = DEMO_START_NS
@@ -204,3 +212,174 @@ def test_post_only_bounces_are_not_retried_in_a_tight_loop_at_zero_latency() -> 
     # at most one bounce per side per cooldown period
     assert summary["rejects"] <= 2 * 300 * NS_PER_S // run.engine.settings.reject_cooldown_ns
     assert summary["fills"] > 0
+
+
+# ---- breakers that flatten a held position ---------------------------------------------------
+
+
+class RecordingExchange:
+    """The simulated exchange, recording every command the engine sends, in order.
+
+    With `account_figure` set, reconcile answers report that figure as equity and free margin:
+    a venue whose account summary cannot be read as a number.
+    """
+
+    def __init__(self, inner: SimExchange, account_figure: float | None = None) -> None:
+        self.inner = inner
+        self.account_figure = account_figure
+        self.sent: list[Command] = []
+
+    def submit(self, command: Command, local_ns: int) -> None:
+        self.sent.append(command)
+        self.inner.submit(command, local_ns)
+
+    def advance(self, ts_ns: int) -> None:
+        self.inner.advance(ts_ns)
+
+    def on_market(self, event: Event) -> None:
+        self.inner.on_market(event)
+
+    def pop_responses(self, until_local_ns: int) -> list[Event]:
+        responses = self.inner.pop_responses(until_local_ns)
+        figure = self.account_figure
+        if figure is None:
+            return responses
+        return [
+            replace(r, equity=figure, free_margin=figure) if isinstance(r, ReconcileSnapshot) else r
+            for r in responses
+        ]
+
+    def next_response_ns(self) -> int | None:
+        return self.inner.next_response_ns()
+
+    def next_arrival_ns(self) -> int | None:
+        return self.inner.next_arrival_ns()
+
+
+def record_commands(run: SimRun, account_figure: float | None = None) -> RecordingExchange:
+    recorder = RecordingExchange(run.exchange, account_figure)
+    run.loop.exchange = recorder
+    return recorder
+
+
+def without_market_data(events: Iterable[Event], start_ns: int, end_ns: int) -> Iterator[Event]:
+    """The feed with nothing at all between `start_ns` and `end_ns` (exchange time)."""
+    for event in events:
+        if not start_ns <= event.ts_ns < end_ns:
+            yield event
+
+
+def halt_and_settle(run: SimRun, source: Iterable[Event] | None, until_ns: int) -> None:
+    run.loop.run(source, until_ns=until_ns, stop_when=lambda: run.engine.mode is EngineMode.HALTED)
+    assert run.engine.mode is EngineMode.HALTED, "the breaker never halted the engine"
+    run.loop.run(until_ns=run.clock.now_ns() + 30 * NS_PER_S)  # nothing may happen after it
+
+
+def assert_tripped_halted_flat(run: SimRun, recorder: RecordingExchange, breaker: str) -> int:
+    """One trip of `breaker`, halted and flat, nothing quoted after the trip; the position
+    (lots) the engine held when it tripped."""
+    trips = of_type(run.notices, BreakerTripped)
+    assert [t.breaker for t in trips] == [breaker]
+    assert run.engine.mode is EngineMode.HALTED
+    assert run.exchange.position_lots == 0 and run.engine.position_lots == 0
+    done = of_type(run.notices, FlattenDone)
+    assert len(done) == 1 and not done[0].dust and done[0].position_lots == 0
+    assert not run.engine.orders.live_list() and not run.exchange.engine.open_orders()
+    modes = [(m.old, m.new) for m in of_type(run.notices, ModeChanged)]
+    assert (EngineMode.RUNNING, EngineMode.HALTING) in modes
+    assert modes[-1][1] is EngineMode.HALTED
+    # after the trip: no new quote targets, and the only orders are reduce-only IOC closes
+    after = run.notices[run.notices.index(trips[0]) :]
+    assert not of_type(after, QuoteUpdated)
+    halt_at = next(
+        i
+        for i, c in enumerate(recorder.sent)
+        if isinstance(c, CancelAll) and c.reason.startswith(f"breaker {breaker}")
+    )
+    closes = [c for c in recorder.sent[halt_at:] if isinstance(c, PlaceOrder)]
+    assert closes, "the held position was never closed"
+    for order in closes:
+        assert order.reduce_only and order.tif is TimeInForce.IOC and not order.post_only
+    held = of_type(after, FlattenProgress)[0]
+    assert held.phase == "cancelling"
+    return held.position_lots
+
+
+def test_stale_market_data_while_holding_a_position_halts_and_flattens() -> None:
+    """No market data for longer than the stale-data limit is a breach like any other: stop
+    quoting, cancel all, flatten (design §6) — and the halt holds when data comes back."""
+    stale_ns = 5 * NS_PER_S
+    settings = SimRunSettings(fees=NO_FEES, engine=EngineSettings(stale_data_ns=stale_ns))
+    run, source = start_run(
+        StrategyConfig(), SyntheticParams(trade_rate_per_s=4.0), settings=settings
+    )
+    recorder = record_commands(run)
+    run.exchange.set_position(100, 60_000)  # 100 lots (≈ 600 USDT) held on the venue
+    silent_from, silent_to = START + 3 * NS_PER_S, START + 300 * NS_PER_S
+    feed = without_market_data(source, silent_from, silent_to)
+    halt_and_settle(run, feed, START + 120 * NS_PER_S)
+    held = assert_tripped_halted_flat(run, recorder, "stale_data")
+    assert held != 0  # still holding a position when the feed went quiet
+    trip = of_type(run.notices, BreakerTripped)[0]
+    assert trip.limit == 5.0 and trip.value > 5.0
+    assert silent_from + stale_ns <= trip.local_ns <= silent_from + stale_ns + NS_PER_S
+    assert of_type(run.notices, FlattenDone)[0].local_ns < silent_to  # closed without new data
+    # data resumes: the engine stays halted and quotes nothing until an operator starts it
+    quotes, sent = len(of_type(run.notices, QuoteUpdated)), len(recorder.sent)
+    run.loop.run(until_ns=silent_to + 60 * NS_PER_S)
+    assert run.engine.snapshot().last_market_ns > silent_to  # the feed is back
+    assert run.engine.mode is EngineMode.HALTED and run.exchange.position_lots == 0
+    assert len(of_type(run.notices, QuoteUpdated)) == quotes
+    assert not [c for c in recorder.sent[sent:] if isinstance(c, PlaceOrder)]
+
+
+def test_inventory_beyond_the_limit_halts_and_flattens() -> None:
+    """A trade on the same account that the engine did not place (e.g. by hand on the venue)
+    arrives as fills and takes inventory past max_inventory_ratio: halt and flatten to zero.
+    (The quoter itself stops adding at 90 % of the limit, so our own quotes cannot get there.)"""
+    config = StrategyConfig(
+        max_inventory_ratio=0.2, one_sided_enter=0.1, one_sided_exit=0.05, order_size_fraction=0.02
+    )
+    run, source = start_run(config, SyntheticParams(trade_rate_per_s=4.0))
+    recorder = record_commands(run)
+    run.loop.run(source, until_ns=START + 60 * NS_PER_S)
+    assert run.engine.mode is EngineMode.RUNNING and not of_type(run.notices, BreakerTripped)
+    now = run.clock.now_ns()
+    manual = PlaceOrder(
+        ts_ns=now,
+        client_order_id=2**63 + 7,
+        symbol=run.instrument.symbol,
+        side=Side.BUY,
+        price_ticks=run.engine.book.best_ask + 50,
+        size_lots=200,  # ≈ 1200 USDT against 200 × 20 = 4000 capacity: ratio ≈ 0.3 > 0.2
+        post_only=False,
+        tif=TimeInForce.IOC,
+        reason="manual",
+    )
+    run.exchange.submit(manual, now)
+    halt_and_settle(run, None, now + 120 * NS_PER_S)
+    held = assert_tripped_halted_flat(run, recorder, "inventory")
+    trip = of_type(run.notices, BreakerTripped)[0]
+    assert trip.limit == 0.2 and trip.value > 0.2
+    assert held >= 150
+
+
+@pytest.mark.parametrize("figure", [math.nan, math.inf, -math.inf])
+def test_equity_that_cannot_be_computed_fails_closed(figure: float) -> None:
+    """The venue's account figure at session start is not a number: the session's equity and
+    drawdown cannot be computed, so the engine never quotes; it halts and flattens the position
+    it found on the venue."""
+    inst = default_instrument()
+    run = build_sim_run(inst, StrategyConfig(), SimRunSettings(fees=NO_FEES), START)
+    begin = START + 5 * NS_PER_S  # the book is up when the session starts
+    run.loop.schedule(StartRequested(ts_ns=begin, local_ns=begin))
+    source = SyntheticMarket(SyntheticParams(trade_rate_per_s=4.0), inst, seed=3, start_ns=START)
+    recorder = record_commands(run, account_figure=figure)
+    run.exchange.set_position(50, 60_000)
+    halt_and_settle(run, source, START + 60 * NS_PER_S)
+    held = assert_tripped_halted_flat(run, recorder, "risk_unknown")
+    assert held == 50
+    assert run.engine.book.ready
+    # fail closed: not a single quote while the equity was unknown
+    assert not [c for c in recorder.sent if isinstance(c, PlaceOrder) and not c.reduce_only]
+    assert all(q.bid_lots == 0 and q.ask_lots == 0 for q in of_type(run.notices, QuoteUpdated))
