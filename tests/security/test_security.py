@@ -7,20 +7,23 @@ and the public ones are compared with a short hand-written allowlist.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
 import pytest
+import uvicorn
 import websockets
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
@@ -29,6 +32,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from fakes import eventually
+from grvtmm.api.app import create_app
 from grvtmm.api.auth import COOKIE_NAME, LoginLimiter
 from grvtmm.core.clock import NS_PER_S, LiveClock, SimClock
 from grvtmm.core.events import EngineMode
@@ -140,16 +144,24 @@ def ws_url(secured: Secured, query: str = "") -> str:
     return secured.base.replace("http", "ws", 1) + "/ws/stream" + query
 
 
+def _ws_connect(url: str, headers: dict[str, str]) -> Any:
+    """Connect to 127.0.0.1 whatever host the URL names (so the Host header is the URL's)."""
+    port = urlsplit(url).port
+    return websockets.connect(
+        url, additional_headers=headers, open_timeout=10, host="127.0.0.1", port=port
+    )
+
+
 async def ws_refused(url: str, **headers: str) -> int:
     """The HTTP status the server answered the handshake with (it must not upgrade)."""
     with pytest.raises(websockets.InvalidStatus) as refused:
-        async with websockets.connect(url, additional_headers=headers, open_timeout=10):
+        async with _ws_connect(url, headers):
             pass
     return refused.value.response.status_code
 
 
 async def ws_hello(url: str, **headers: str) -> dict[str, Any]:
-    async with websockets.connect(url, additional_headers=headers, open_timeout=10) as ws:
+    async with _ws_connect(url, headers) as ws:
         with anyio.fail_after(10):
             hello: dict[str, Any] = json.loads(await ws.recv())
     return hello
@@ -423,6 +435,44 @@ async def test_paths_cannot_escape_the_dashboard_or_the_datasets_folder(secured:
             assert upload.status_code in (404, 405, 422), (name, upload.status_code)
         assert not (secured.data_dir / "escaped.csv").exists()
         assert [p.name for p in datasets.iterdir()] == []
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """`app` under uvicorn on 127.0.0.1 (an ephemeral port); yields its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        await eventually(lambda: server.started or task.done(), timeout_s=10)
+        assert server.started, "uvicorn did not start"
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with anyio.fail_after(10):
+            await task
+
+
+async def test_dns_rebinding_is_refused_when_allowed_hosts_are_set(secured: Secured) -> None:
+    """A page whose own name now resolves to 127.0.0.1 talks to the server as a same-origin
+    page: it may add any header (X-Forwarded-For to dodge the login limiter) and reads
+    loopback-only /metrics. Naming the allowed hosts closes that door."""
+    services = dataclasses.replace(secured.services, allowed_hosts=("127.0.0.1", "localhost"))
+    async with serving(create_app(services)) as base, httpx.AsyncClient(base_url=base) as client:
+        evil = {"Host": f"rebind.evil.example:{base.rsplit(':', 1)[1]}"}
+        assert (await client.get("/metrics")).status_code == 200
+        for method, path in (("GET", "/metrics"), ("GET", "/healthz"), ("POST", "/api/auth/login")):
+            refused = await client.request(method, path, headers=evil, json={"password": "x" * 9})
+            assert refused.status_code == 400, (path, refused.status_code)
+            assert "grvtmm_" not in refused.text and "token" not in refused.text
+            assert_security_headers(refused, api=True)
+        local = await client.get("/healthz", headers={"Host": "localhost"})
+        assert local.status_code == 200
+        auth = f"Bearer {(await login(client)).json()['token']}"
+        ws = base.replace("http", "ws", 1) + "/ws/stream"
+        assert await ws_refused(f"ws://{evil['Host']}/ws/stream", Authorization=auth) == 400
+        assert (await ws_hello(ws, Authorization=auth))["type"] == "hello"
 
 
 async def test_cors_stays_closed(secured: Secured) -> None:

@@ -3,7 +3,8 @@
 Every response carries the security headers below, errors included (an unexpected exception
 becomes a bare 500 here, logged, so the headers still apply). The live stream accepts only
 authenticated clients whose `Origin`, when a browser sends one, names the host they connected
-to: a page on another site cannot open the stream with the operator's cookie.
+to: a page on another site cannot open the stream with the operator's cookie. With
+`services.allowed_hosts` set, requests naming any other host are refused (DNS rebinding).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from grvtmm.api.deps import AuthDep, Services, authenticate_ws
 from grvtmm.api.routes import alerts, backtest, config, engine, monitor, system
@@ -74,6 +76,10 @@ def create_app(services: Services, static_dir: Path | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    if services.allowed_hosts:  # inside the headers middleware, so its 400 carries them too
+        app.add_middleware(
+            TrustedHostMiddleware, allowed_hosts=list(services.allowed_hosts), www_redirect=False
+        )
 
     @app.middleware("http")
     async def security_headers(
