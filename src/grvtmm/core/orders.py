@@ -83,7 +83,6 @@ class Order:
         price_ticks: int,
         size_lots: int,
         created_ns: int,
-        *,
         post_only: bool = True,
         reduce_only: bool = False,
         tif: TimeInForce = TimeInForce.GTT,
@@ -134,6 +133,8 @@ class OrderTable:
         self._history = history
         self.version = 0
         """Bumped on every change, so callers can tell cheaply whether anything moved."""
+        self._split: tuple[list[Order], list[Order], int, int] | None = None
+        self._split_version = -1
 
     def add(self, order: Order) -> None:
         cid = order.client_order_id
@@ -154,7 +155,14 @@ class OrderTable:
         return list(self._live.values())
 
     def live_by_side(self) -> tuple[list[Order], list[Order], int, int]:
-        """Live bids, live asks (each in placement order) and their unfilled lots."""
+        """Live bids, live asks (each in placement order) and their unfilled lots.
+
+        Every change to an order bumps `version`, so the split is kept until the next change;
+        the lists are shared and must not be modified.
+        """
+        split = self._split
+        if split is not None and self._split_version == self.version:
+            return split
         bids: list[Order] = []
         asks: list[Order] = []
         bid_lots = ask_lots = 0
@@ -165,7 +173,9 @@ class OrderTable:
             else:
                 asks.append(o)
                 ask_lots += o.size_lots - o.filled_lots
-        return bids, asks, bid_lots, ask_lots
+        split = self._split = (bids, asks, bid_lots, ask_lots)
+        self._split_version = self.version
+        return split
 
     def live_count(self) -> int:
         return len(self._live)

@@ -125,7 +125,8 @@ class QuotingMixin:
         bid = target.bid
         ask = target.ask
         d = target.diagnostics
-        mid = self.book.mid_ticks()
+        book = self.book
+        mid = (book.best_bid + book.best_ask) * 0.5  # book.mid_ticks()
         self._notices.append(
             ev.QuoteUpdated(
                 bid.price_ticks if bid else 0,
@@ -170,30 +171,24 @@ class QuotingMixin:
         tif = TimeInForce.IOC if flatten else TimeInForce.GTT
         if not flatten:
             self.risk.record_placement(now)
+        post_only = not flatten
         self.orders.add(
-            Order(
-                cid,
-                side,
-                price_ticks,
-                size_lots,
-                now,
-                post_only=not flatten,
-                reduce_only=flatten,
-                tif=tif,
-                reason=reason,
-            )
+            Order(cid, side, price_ticks, size_lots, now, post_only, flatten, tif, reason)
         )
+        # client_order_id, symbol, side, price_ticks, size_lots, post_only, reduce_only, tif,
+        # expiration_ns, reason
         return PlaceOrder(
+            cid,
+            self.instrument.symbol,
+            side,
+            price_ticks,
+            size_lots,
+            post_only,
+            flatten,
+            tif,
+            0,
+            reason,
             ts_ns=now,
-            client_order_id=cid,
-            symbol=self.instrument.symbol,
-            side=side,
-            price_ticks=price_ticks,
-            size_lots=size_lots,
-            post_only=not flatten,
-            reduce_only=flatten,
-            tif=tif,
-            reason=reason,
         )
 
     def _reconcile(self, now: int) -> Reconcile:
@@ -202,8 +197,6 @@ class QuotingMixin:
 
     def _cancel(self, now: int, cid: int, reason: str) -> CancelOrder:
         self.orders.request_cancel(cid, now)
-        return CancelOrder(
-            ts_ns=now, client_order_id=cid, symbol=self.instrument.symbol, reason=reason
-        )
+        return CancelOrder(cid, self.instrument.symbol, reason, ts_ns=now)
 
     # ---- risk, halt and flatten ---------------------------------------------------------------

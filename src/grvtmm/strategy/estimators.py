@@ -228,15 +228,20 @@ class TradeIntensity:
         self._expire(step_no)
         s = self.settings
         duration = self.observed_s(step_no)
-        counts = _level_counts(self._hist)
-        crossings = counts[0] if counts else 0
+        hist = self._hist
+        # c = steps whose arrival depth lies beyond level i (a step with histogram index j counts
+        # for levels 0 … j-1), walked from the shallow end only as far as the fit uses it
+        c = sum(hist) - hist[0]
+        crossings = c
         xs: list[float] = []
         ys: list[float] = []
-        for i, c in enumerate(counts):
-            if c < s.min_level_count:
+        min_count = s.min_level_count
+        for i in range(len(hist) - 1):
+            if c < min_count:
                 break  # counts fall with depth; the rest is too sparse to trust
             xs.append(0.5 * (i + 1))
             ys.append(math.log(c / duration))
+            c -= hist[i + 1]
         fit = _ols_exp_fit(xs, ys, crossings)
         ok = (
             crossings >= s.min_crossings
@@ -257,26 +262,17 @@ class TradeIntensity:
         return min(1.0, fit.crossings / self.settings.full_weight_crossings)
 
 
-def _level_counts(hist: list[int]) -> list[int]:
-    """Steps whose arrival depth lies beyond each level: suffix sums of the histogram."""
-    n = len(hist) - 1
-    counts = [0] * n
-    running = 0
-    for i in range(n - 1, -1, -1):
-        running += hist[i + 1]  # a step with histogram index j counts for levels 0 … j-1
-        counts[i] = running
-    return counts
-
-
 def _ols_exp_fit(xs: list[float], ys: list[float], crossings: int) -> IntensityFit:
     n = len(xs)
     if n < 2:
         return IntensityFit(0.0, 0.0, 0.0, n, crossings, False)
     mx = sum(xs) / n
     my = sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-    syy = sum((y - my) ** 2 for y in ys)
+    dx = [x - mx for x in xs]
+    dy = [y - my for y in ys]
+    sxx = sum([d**2 for d in dx])
+    sxy = sum([a * b for a, b in zip(dx, dy, strict=True)])
+    syy = sum([d**2 for d in dy])
     if sxx <= 0.0:
         return IntensityFit(0.0, 0.0, 0.0, n, crossings, False)
     slope = sxy / sxx
