@@ -22,6 +22,7 @@ from grvtmm.core.events import (
     EngineMode,
     EngineWarning,
     OrderCanceled,
+    VenueError,
 )
 from grvtmm.engine.engine import EngineSettings
 
@@ -261,6 +262,36 @@ async def test_cookie_expiry(tmp_path: Path, chaos_row: Row) -> None:
 
 
 @pytest.mark.chaos(
+    "cookie_expiry_login_fails",
+    "session cookie invalidated while the login endpoint answers 503 twice",
+    "the re-login is retried with backoff like any failed call, so no call fails; quoting "
+    "continues; no halt; no orphan order",
+)
+async def test_cookie_expiry_while_login_fails(tmp_path: Path, chaos_row: Row) -> None:
+    with anyio.fail_after(40):
+        async with rig(tmp_path) as r:
+            await r.start()
+            logins = r.server.logins
+            r.watch.start()
+            r.exchange.faults.login_script = [(503, 1002)] * 2
+            r.server.expire_sessions()
+            chaos_row.recover_s = await r.recover(
+                lambda: r.server.logins > logins and quoting_both_sides(r.node), 15
+            )
+            await r.fills_happen(1)
+            http = r.venue.http.stats
+            chaos_row.notes.update(
+                relogins=http.relogins,
+                failed_calls=http.failures,
+                venue_errors=len(r.recorder.of(VenueError)),
+            )
+            assert not r.recorder.of(BreakerTripped)
+            assert http.failures == 0 and not r.recorder.of(VenueError)  # every call retried
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
+
+
+@pytest.mark.chaos(
     "cookie_short_lifetime",
     "session cookie lifetime of 2 s (the exchange's Expires header)",
     "the session is renewed before expiry (no 401 at all); trading unaffected",
@@ -274,7 +305,6 @@ async def test_cookie_short_lifetime(tmp_path: Path, chaos_row: Row) -> None:
             await r.start()
             r.watch.start()
             await eventually(lambda: r.venue.http.stats.logins >= logins + 3, 15)
-            chaos_row.recover_s = 0.0
             http = r.venue.http.stats
             chaos_row.notes.update(logins=http.logins, unauthenticated=http.codes.get(1000, 0))
             assert http.codes.get(1000, 0) == 0

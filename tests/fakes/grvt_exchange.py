@@ -65,6 +65,8 @@ class Faults:
     rest_script_after: list[tuple[int, int]] = field(default_factory=list)
     """(HTTP status, GRVT code) answered to the next trading calls after they were executed
     (a gateway error on the way back: the order exists although the answer says otherwise)."""
+    login_script: list[tuple[int, int]] = field(default_factory=list)
+    """(HTTP status, GRVT code) answered to the next API-key logins."""
     slow_rest_s: float = 0.0
     async_post_only_rejects: int = 0
     book_subscribe_error: bool = False

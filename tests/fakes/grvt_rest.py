@@ -90,6 +90,9 @@ class RestEndpoints:
         body = orjson.loads(await request.body() or b"{}")
         try:
             if path == "auth/api_key/login":
+                if self.exchange.faults.login_script:
+                    status, code = self.exchange.faults.login_script.pop(0)
+                    raise ApiError(status, code, "scripted login failure")
                 return self._login(body)
             if path.startswith("full/v1/") and path[8:] in _PUBLIC:
                 return _ok({"result": self._public(path[8:], body)})

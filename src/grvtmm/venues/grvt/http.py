@@ -303,11 +303,13 @@ class GrvtHttp:
         url = f"{base_url}/{path}"
         attempt = 0
         relogged = False
+        session: Session | None = None
         while True:
             attempt += 1
-            session = await self._ensure_session() if private else None
-            headers = self.auth_headers() if private else {}
             try:
+                # a due renewal that fails is handled like a failed attempt of the call
+                session = await self._ensure_session() if private else None
+                headers = self.auth_headers() if private else {}
                 response = await self._send(url, body, headers=headers, group=group)
                 payload = _json(response)
                 err = from_body(payload, response.status_code)
@@ -318,8 +320,15 @@ class GrvtHttp:
             self._count(err)
             if isinstance(err, AuthError) and err.needs_login and private and not relogged:
                 relogged = True
-                await self._relogin(session)
-                continue
+                try:
+                    await self._relogin(session)
+                    continue
+                except VenueError as login_err:
+                    # the login itself failed: a transient failure is retried like the call's
+                    # own (the next 401 logs in again), anything else ends the call
+                    self._count(login_err)
+                    err, response = login_err, None
+                    relogged = not isinstance(login_err, Retryable)
             if isinstance(err, Retryable) and attempt < self.retry.max_attempts:
                 self.stats.retries += 1
                 delay_s = self.retry.delay_s(attempt, self._rng, _retry_after(response))
