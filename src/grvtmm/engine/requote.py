@@ -98,30 +98,23 @@ def plan_side(
         return SidePlan((), extra) if extra else NOTHING
     reason = "missing"
     if current is not None:
-        reason = _replace_reason(side, current, target, params, now_ns)
-        if not reason:
+        # Why `current` must be replaced now; a move toward the mid or a new size waits
+        # until the order is old enough (debounce).
+        current_price = current.price_ticks
+        age = now_ns - (current.accepted_ns or current.created_ns)
+        away = price < current_price if side is Side.BUY else price > current_price
+        if away:
+            reason = "away"
+        elif max_age and age >= max_age:
+            reason = "max_age"
+        elif age < params.min_order_age_ns:
             return NOTHING  # debounce: keep the current order for now
+        elif current_price != price:
+            reason = "toward"
+        else:
+            reason = "size"
     places: tuple[Placement, ...] = (Placement(side, price, target.size_lots, reason),)
     if len(live) >= MAX_LIVE_PER_SIDE:
         places = ()
     cancels = tuple([Cancellation(o.client_order_id, reason) for o in live if _cancellable(o)])
     return SidePlan(places, cancels) if places or cancels else NOTHING
-
-
-def _replace_reason(
-    side: Side, current: Order, target: Quote, params: RequoteParams, now_ns: int
-) -> str:
-    """Why `current` must be replaced now, or "" to keep it until the debounce allows."""
-    price = current.price_ticks
-    if price != target.price_ticks and (
-        target.price_ticks < price if side is Side.BUY else target.price_ticks > price
-    ):
-        return "away"
-    age = now_ns - (current.accepted_ns or current.created_ns)
-    if params.max_order_age_ns and age >= params.max_order_age_ns:
-        return "max_age"
-    if age < params.min_order_age_ns:
-        return ""
-    if price != target.price_ticks:
-        return "toward"
-    return "size"

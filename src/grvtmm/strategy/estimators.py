@@ -242,16 +242,17 @@ class TradeIntensity:
             xs.append(0.5 * (i + 1))
             ys.append(math.log(c / duration))
             c -= hist[i + 1]
-        fit = _ols_exp_fit(xs, ys, crossings)
+        a, k, r2 = _ols_exp_fit(xs, ys)
+        levels = len(xs)
         ok = (
             crossings >= s.min_crossings
-            and fit.levels >= s.min_levels
-            and s.k_bounds[0] <= fit.k_per_tick <= s.k_bounds[1]
-            and math.isfinite(fit.a_per_s)
-            and fit.a_per_s > 0.0
-            and fit.r2 >= s.min_r2
+            and levels >= s.min_levels
+            and s.k_bounds[0] <= k <= s.k_bounds[1]
+            and math.isfinite(a)
+            and a > 0.0
+            and r2 >= s.min_r2
         )
-        self.fit = IntensityFit(fit.a_per_s, fit.k_per_tick, fit.r2, fit.levels, crossings, ok)
+        self.fit = IntensityFit(a, k, r2, levels, crossings, ok)
         return self.fit
 
     def weight(self) -> float:
@@ -262,10 +263,11 @@ class TradeIntensity:
         return min(1.0, fit.crossings / self.settings.full_weight_crossings)
 
 
-def _ols_exp_fit(xs: list[float], ys: list[float], crossings: int) -> IntensityFit:
+def _ols_exp_fit(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
+    """(A, k, r²) of the least-squares line ln λ = ln A − k·δ; zeros without two distinct x."""
     n = len(xs)
     if n < 2:
-        return IntensityFit(0.0, 0.0, 0.0, n, crossings, False)
+        return 0.0, 0.0, 0.0
     mx = sum(xs) / n
     my = sum(ys) / n
     dx = [x - mx for x in xs]
@@ -274,12 +276,11 @@ def _ols_exp_fit(xs: list[float], ys: list[float], crossings: int) -> IntensityF
     sxy = sum([a * b for a, b in zip(dx, dy, strict=True)])
     syy = sum([d**2 for d in dy])
     if sxx <= 0.0:
-        return IntensityFit(0.0, 0.0, 0.0, n, crossings, False)
+        return 0.0, 0.0, 0.0
     slope = sxy / sxx
     intercept = my - slope * mx
     r2 = 1.0 if syy <= 0.0 else (sxy * sxy) / (sxx * syy)
-    a = math.exp(min(intercept, 700.0))
-    return IntensityFit(a, -slope, r2, n, crossings, False)
+    return math.exp(min(intercept, 700.0)), -slope, r2
 
 
 @dataclass(frozen=True, slots=True)
