@@ -7,7 +7,6 @@ and the public ones are compared with a short hand-written allowlist.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import io
 import json
 import logging
@@ -458,8 +457,8 @@ async def test_dns_rebinding_is_refused_when_allowed_hosts_are_set(secured: Secu
     """A page whose own name now resolves to 127.0.0.1 talks to the server as a same-origin
     page: it may add any header (X-Forwarded-For to dodge the login limiter) and reads
     loopback-only /metrics. Naming the allowed hosts closes that door."""
-    services = dataclasses.replace(secured.services, allowed_hosts=("127.0.0.1", "localhost"))
-    async with serving(create_app(services)) as base, httpx.AsyncClient(base_url=base) as client:
+    app = create_app(secured.services, allowed_hosts=("127.0.0.1", "localhost"))
+    async with serving(app) as base, httpx.AsyncClient(base_url=base) as client:
         evil = {"Host": f"rebind.evil.example:{base.rsplit(':', 1)[1]}"}
         assert (await client.get("/metrics")).status_code == 200
         for method, path in (("GET", "/metrics"), ("GET", "/healthz"), ("POST", "/api/auth/login")):

@@ -4,13 +4,13 @@ Every response carries the security headers below, errors included (an unexpecte
 becomes a bare 500 here, logged, so the headers still apply). The live stream accepts only
 authenticated clients whose `Origin`, when a browser sends one, names the host they connected
 to: a page on another site cannot open the stream with the operator's cookie. With
-`services.allowed_hosts` set, requests naming any other host are refused (DNS rebinding).
+`allowed_hosts` set, requests naming any other host are refused (DNS rebinding).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -66,8 +66,14 @@ def _hostname(authority: str) -> str | None:
     return parts.hostname
 
 
-def create_app(services: Services, static_dir: Path | None = None) -> FastAPI:
-    """The API around `services`; CORS stays closed (no cross-origin access)."""
+def create_app(
+    services: Services, static_dir: Path | None = None, allowed_hosts: Sequence[str] = ()
+) -> FastAPI:
+    """The API around `services`; CORS stays closed (no cross-origin access).
+
+    `allowed_hosts`: the host names the API answers to (a `Host` header naming any other gets
+    400) — the defence against DNS rebinding, where a web page re-points its own name at
+    127.0.0.1 to reach a loopback-bound server from the operator's browser. Empty: any host."""
     app = FastAPI(
         title="grvt-mm",
         version=services.version,
@@ -76,9 +82,9 @@ def create_app(services: Services, static_dir: Path | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
-    if services.allowed_hosts:  # inside the headers middleware, so its 400 carries them too
+    if allowed_hosts:  # inside the headers middleware, so its 400 carries them too
         app.add_middleware(
-            TrustedHostMiddleware, allowed_hosts=list(services.allowed_hosts), www_redirect=False
+            TrustedHostMiddleware, allowed_hosts=list(allowed_hosts), www_redirect=False
         )
 
     @app.middleware("http")

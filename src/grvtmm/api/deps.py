@@ -57,10 +57,6 @@ class Services:
     """Backtest job runner (`grvtmm.backtest.jobs.JobRunner`); None: jobs disabled."""
     status_extra: Callable[[], dict[str, Any]] = field(default=lambda: {})
     version: str = "0.1.0"
-    allowed_hosts: tuple[str, ...] = ()
-    """Host names the API answers to (a `Host` header naming any other gets 400): the defence
-    against DNS rebinding, where a web page re-points its own name at 127.0.0.1 to reach a
-    loopback-bound server from the operator's browser. Empty: any host."""
 
 
 def get_services(request: Request) -> Services:
