@@ -25,7 +25,7 @@ within 1e-6 of an integer.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -116,13 +116,39 @@ def _on_grid(values: npt.NDArray[np.float64], unit: float) -> tuple[IntArray, np
 
 
 class _Book:
-    """hftbacktest's view of the depth, kept to resolve clears into full snapshots."""
+    """hftbacktest's view of the depth, kept to resolve clears into full snapshots.
 
-    __slots__ = ("asks", "bids")
+    Delta levels are applied lazily: they are queued as runs and folded into the dicts only
+    when a snapshot group needs the book (or the queue grows past `PENDING_LEVELS`), which
+    for the usual file (snapshots at the start only) is never after the first snapshot.
+    """
+
+    __slots__ = ("asks", "bids", "pending", "pending_levels")
+
+    PENDING_LEVELS = 1 << 18
 
     def __init__(self) -> None:
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
+        self.pending: list[BookDelta] = []
+        self.pending_levels = 0
+
+    def queue(self, deltas: list[BookDelta], levels: int) -> None:
+        """Queue deltas (in order) carrying `levels` levels in all."""
+        self.pending += deltas
+        self.pending_levels += levels
+        if self.pending_levels > self.PENDING_LEVELS:
+            self.settle()
+
+    def settle(self) -> None:
+        """Fold the queued delta levels into the dicts, in order."""
+        bids_update = self.bids.update
+        asks_update = self.asks.update
+        for delta in self.pending:
+            bids_update(delta.bids)
+            asks_update(delta.asks)
+        self.pending.clear()
+        self.pending_levels = 0
 
     def clear(self, ev: int, px: float, upto: int) -> None:
         whole = not np.isfinite(px)
@@ -183,85 +209,157 @@ class _Converter:
         if len(ts):
             self.last_ts = int(ts[-1])
 
-    def events(self, rows: Rows) -> Iterator[Event]:
-        """Events of complete groups of kept rows, in order."""
-        if len(rows) == 0:
-            return
+    def events(
+        self,
+        rows: Rows,
+        cls: npt.NDArray[np.int8] | None = None,
+        starts: npt.NDArray[np.intp] | None = None,
+    ) -> list[Event]:
+        """Events of complete groups of kept rows, in order (`cls` and `starts`: the rows'
+        `classes` and `group_starts` when already known).
+
+        Trades and the usual deltas (all bids before all asks) are built in bulk; only
+        snapshots and deltas with interleaved sides take a per-group path.
+        """
+        n = len(rows)
+        if n == 0:
+            return []
         ev = rows["ev"]
-        cls = classes(rows)
-        starts = group_starts(rows, cls)
-        splits = bid_splits(ev, starts).tolist()
+        if cls is None or starts is None:
+            cls = classes(rows)
+            starts = group_starts(rows, cls)
+        ends = np.empty_like(starts)
+        ends[:-1] = starts[1:]
+        ends[-1:] = n
+        kind = cls[starts]
+        splits = bid_splits(ev, starts)
         ticks, _ = _on_grid(rows["px"], self.tick)
         lots, _ = _on_grid(rows["qty"], self.lot)
-        ticks_l = ticks.tolist()
-        lots_l = lots.tolist()
-        cols = (
-            rows["exch_ts"].tolist(),
-            rows["local_ts"].tolist(),
-            ticks_l,
-            lots_l,
-            ev.tolist(),
-            rows["px"].tolist(),
-            list(zip(ticks_l, lots_l, strict=True)),
-        )
-        bounds = [*starts.tolist(), len(rows)]
-        cls_l = cls.tolist()
-        for k in range(len(bounds) - 1):
-            s, e = bounds[k], bounds[k + 1]
-            kind = cls_l[s]
-            if kind == _CLS_TRADE:
-                yield self._trade(cols, s)
-            elif kind == _CLS_DEPTH:
-                yield self._delta(cols, s, e, splits[k])
-            elif kind == _CLS_SNAPSHOT:
-                yield self._snapshot(cols, s, e)
-            else:
-                self.stats.skipped += e - s
+        exch = rows["exch_ts"]
+        local = rows["local_ts"]
+        symbol = self.symbol
+        out = np.empty(len(starts), dtype=object)
 
-    def _trade(self, cols: tuple[list[Any], ...], i: int) -> Trade:
-        ev = cols[4][i]
-        self.stats.trades += 1
-        return Trade(
-            ts_ns=cols[0][i],
-            local_ns=cols[1][i],
-            symbol=self.symbol,
-            price_ticks=cols[2][i],
-            size_lots=cols[3][i],
-            aggressor=Side.BUY if ev & BUY_EVENT else Side.SELL,
-        )
+        trade = np.flatnonzero(kind == _CLS_TRADE)
+        if trade.size:
+            at = starts[trade]
+            sides = [Side.SELL, Side.BUY]
+            out[trade] = [
+                Trade(
+                    ts_ns=t,
+                    local_ns=lt,
+                    symbol=symbol,
+                    price_ticks=p,
+                    size_lots=q,
+                    aggressor=sides[b],
+                )
+                for t, lt, p, q, b in zip(
+                    exch[at].tolist(),
+                    local[at].tolist(),
+                    ticks[at].tolist(),
+                    lots[at].tolist(),
+                    ((ev[at] & BUY_EVENT) != 0).tolist(),
+                    strict=True,
+                )
+            ]
+            self.stats.trades += int(trade.size)
 
-    def _delta(self, cols: tuple[list[Any], ...], s: int, e: int, split: int) -> BookDelta:
-        evs, pairs = cols[4], cols[6]
-        if split >= 0:  # bids first, then asks: the usual layout, sliced without a loop
-            bids = tuple(pairs[s:split])
-            asks = tuple(pairs[split:e])
+        depth = kind == _CLS_DEPTH
+        if depth.any():
+            pairs = tuple(zip(ticks.tolist(), lots.tolist(), strict=True))
+            plain = np.flatnonzero(depth & (splits >= 0))
+            if plain.size:
+                at = starts[plain]
+                deltas = [
+                    BookDelta(
+                        ts_ns=t,
+                        local_ns=lt,
+                        symbol=symbol,
+                        bids=pairs[s:m],
+                        asks=pairs[m:e],
+                    )
+                    for t, lt, s, m, e in zip(
+                        exch[at].tolist(),
+                        local[at].tolist(),
+                        at.tolist(),
+                        splits[plain].tolist(),
+                        ends[plain].tolist(),
+                        strict=True,
+                    )
+                ]
+                out[plain] = deltas
+            mixed = np.flatnonzero(depth & (splits < 0))
+            for g in mixed.tolist():
+                out[g] = self._mixed_delta(rows, pairs, int(starts[g]), int(ends[g]))
+            self.stats.deltas += int(np.count_nonzero(depth))
         else:
-            sides = [bool(evs[i] & BUY_EVENT) for i in range(s, e)]
-            levels = pairs[s:e]
-            bids = tuple(lv for lv, bid in zip(levels, sides, strict=True) if bid)
-            asks = tuple(lv for lv, bid in zip(levels, sides, strict=True) if not bid)
-        self.book.bids.update(bids)
-        self.book.asks.update(asks)
-        self.stats.deltas += 1
+            pairs = ()
+
+        # The loader's book sees every delta before the snapshot groups that follow it.
+        sizes = ends - starts
+        done = 0
+        for g in np.flatnonzero(kind == _CLS_SNAPSHOT).tolist():
+            self._queue(out, depth, sizes, done, g)
+            out[g] = self._snapshot(rows, ticks, lots, int(starts[g]), int(ends[g]))
+            done = g + 1
+        self._queue(out, depth, sizes, done, len(starts))
+        skip = kind == _CLS_SKIP
+        if skip.any():
+            self.stats.skipped += int(sizes[skip].sum())
+            kept: list[Event] = out[~skip].tolist()
+            return kept
+        events: list[Event] = out.tolist()
+        return events
+
+    def _mixed_delta(self, rows: Rows, pairs: tuple[Level, ...], s: int, e: int) -> BookDelta:
+        is_bid = ((rows["ev"][s:e] & BUY_EVENT) != 0).tolist()
+        levels = pairs[s:e]
         return BookDelta(
-            ts_ns=cols[0][s], local_ns=cols[1][s], symbol=self.symbol, bids=bids, asks=asks
+            ts_ns=int(rows["exch_ts"][s]),
+            local_ns=int(rows["local_ts"][s]),
+            symbol=self.symbol,
+            bids=tuple(lv for lv, bid in zip(levels, is_bid, strict=True) if bid),
+            asks=tuple(lv for lv, bid in zip(levels, is_bid, strict=True) if not bid),
         )
 
-    def _snapshot(self, cols: tuple[list[Any], ...], s: int, e: int) -> BookSnapshot:
-        ticks, lots, evs, pxs = cols[2], cols[3], cols[4], cols[5]
+    def _queue(
+        self,
+        out: npt.NDArray[Any],
+        depth: npt.NDArray[np.bool_],
+        sizes: IntArray,
+        lo: int,
+        hi: int,
+    ) -> None:
+        """Queue the deltas among groups [lo, hi) on the loader's book."""
+        sel = np.flatnonzero(depth[lo:hi]) + lo
+        if sel.size:
+            self.book.queue(out[sel].tolist(), int(sizes[sel].sum()))
+
+    def _snapshot(
+        self, rows: Rows, ticks: IntArray, lots: IntArray, s: int, e: int
+    ) -> BookSnapshot:
+        ticks_l = ticks[s:e].tolist()
+        lots_l = lots[s:e].tolist()
+        evs = rows["ev"][s:e].tolist()
+        pxs = rows["px"][s:e].tolist()
         book = self.book
-        for i in range(s, e):
+        book.settle()
+        for i in range(e - s):
             ev = evs[i]
             if ev & 0xFF == DEPTH_CLEAR_EVENT:
-                book.clear(ev, pxs[i], ticks[i])
+                book.clear(ev, pxs[i], ticks_l[i])
             elif ev & BUY_EVENT:
-                book.bids[ticks[i]] = lots[i]
+                book.bids[ticks_l[i]] = lots_l[i]
             else:
-                book.asks[ticks[i]] = lots[i]
+                book.asks[ticks_l[i]] = lots_l[i]
         bids, asks = book.levels()
         self.stats.snapshots += 1
         return BookSnapshot(
-            ts_ns=cols[0][s], local_ns=cols[1][s], symbol=self.symbol, bids=bids, asks=asks
+            ts_ns=int(rows["exch_ts"][s]),
+            local_ns=int(rows["local_ts"][s]),
+            symbol=self.symbol,
+            bids=bids,
+            asks=asks,
         )
 
 
@@ -321,7 +419,19 @@ def group_starts(rows: Rows, cls: npt.NDArray[np.int8]) -> npt.NDArray[np.intp]:
 def load_hbt(
     paths: Sequence[Path], instrument: Instrument, options: LoadOptions, stats: LoadStats
 ) -> Iterator[Event]:
-    """Stream events from hftbacktest .npz files (one stream across files)."""
+    """Stream events from hftbacktest .npz files (one stream across files), built a chunk at a
+    time; closing the stream closes the file."""
+    chunks = _event_chunks(paths, instrument, options, stats)
+    try:
+        for events in chunks:
+            yield from events
+    finally:
+        chunks.close()
+
+
+def _event_chunks(
+    paths: Sequence[Path], instrument: Instrument, options: LoadOptions, stats: LoadStats
+) -> Generator[list[Event], None, None]:
     conv = _Converter(instrument, stats)
     carry: Rows | None = None
     exch_only = 0
@@ -338,11 +448,17 @@ def load_hbt(
             kept = chunk[exch]
             conv.check(path, kept, first + np.flatnonzero(exch))
             rows = kept if carry is None else np.concatenate([carry, kept])
-            cut = _last_group_start(rows)
+            if len(rows) == 0:
+                continue
+            # The last group stays behind: the next chunk may continue it.
+            cls = classes(rows)
+            starts = group_starts(rows, cls)
+            cut = int(starts[-1])
             carry = rows[cut:]
-            yield from conv.events(rows[:cut])
+            if cut:
+                yield conv.events(rows[:cut], cls[:cut], starts[:-1])
     if carry is not None:
-        yield from conv.events(carry)
+        yield conv.events(carry)
     if exch_only != local_only:
         raise DataFormatError(
             paths[-1],
@@ -350,10 +466,3 @@ def load_hbt(
             "every LOCAL-only row paired with an EXCH-only row (hftbacktest's split events)",
             got=f"{exch_only} EXCH-only and {local_only} LOCAL-only rows",
         )
-
-
-def _last_group_start(rows: Rows) -> int:
-    """Start of the last group, which the next chunk may continue."""
-    if len(rows) == 0:
-        return 0
-    return int(group_starts(rows, classes(rows))[-1])

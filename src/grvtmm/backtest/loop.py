@@ -155,11 +155,17 @@ class ReplayLoop:
         next_timer = self._next_timer
         limit = until_ns if until_ns is not None else _INF
         local = self._local
+        next_arrival = exchange.next_arrival_ns
+        next_response = exchange.next_response_ns
+        on_market = exchange.on_market
+        heappush = heapq.heappush
+        heappop = heapq.heappop
+        hold_deltas = self.settings.deltas_wait_for_snapshot
         while True:
             t_ex = nxt.ts_ns if nxt is not None else _INF
-            t_arr = exchange.next_arrival_ns()
+            t_arr = next_arrival()
             t_arr = _INF if t_arr is None else t_arr
-            t_resp = exchange.next_response_ns()
+            t_resp = next_response()
             t_resp = _INF if t_resp is None else t_resp
             t_loc = local[0][0] if local else _INF
             t_tim = next_timer if (nxt is not None or local or t_resp < _INF) else _INF
@@ -169,21 +175,50 @@ class ReplayLoop:
             if t_arr == t and t_arr < t_ex:
                 exchange.advance(t)
             elif t_ex == t:
-                assert nxt is not None
-                exchange.on_market(nxt)
-                stats.market_events += 1
-                self._push_local(nxt)
-                nxt = next(it, None)
+                # Market events in a row, while each is still the earliest thing to happen
+                # (ties go to market data, as in the general order above).
+                bound = min(t_arr, t_resp, t_loc, t_tim, limit)
+                while nxt is not None:
+                    on_market(nxt)
+                    stats.market_events += 1
+                    if hold_deltas:
+                        self._push_local(nxt)
+                        t_push = local[0][0]
+                    else:
+                        t_push = nxt.local_ns if nxt.local_ns > nxt.ts_ns else nxt.ts_ns
+                        self._seq += 1
+                        heappush(local, (t_push, self._seq, nxt))
+                    nxt = next(it, None)
+                    if stop_when is not None or nxt is None:
+                        break
+                    if t_push < bound:
+                        bound = t_push
+                    t_resp = next_response()
+                    if t_resp is not None and t_resp < bound:
+                        bound = t_resp
+                    if nxt.ts_ns > bound:
+                        break
             elif t_resp == t:
                 for response in exchange.pop_responses(t):
                     self._deliver(response)
             elif t_loc == t:
-                _, _, item = heapq.heappop(local)
-                if item is _FLUSH:
-                    self._flush(t)
-                else:
-                    assert isinstance(item, Event)
-                    self._local_market(item)
+                # Local deliveries in a row, while each is still strictly before any market
+                # event, response or command arrival, and not after the next timer.
+                while True:
+                    _, _, item = heappop(local)
+                    if item is _FLUSH:
+                        self._flush(t)
+                    else:
+                        assert isinstance(item, Event)
+                        self._local_market(item)
+                    if stop_when is not None or not local:
+                        break
+                    t = local[0][0]
+                    if t >= t_ex or t >= t_resp or t > t_tim or t > limit:
+                        break
+                    t_arr = next_arrival()
+                    if t_arr is not None and t_arr <= t:
+                        break
             else:
                 next_timer = t + interval
                 self._deliver(Timer(ts_ns=t, local_ns=t))

@@ -29,6 +29,7 @@ from grvtmm.core.events import (
     BookSnapshot,
     CancelRejected,
     Event,
+    Level,
     OpenOrderInfo,
     OrderAccepted,
     OrderCanceled,
@@ -297,11 +298,10 @@ class MatchingEngine:
     def on_market(self, event: Event) -> tuple[Event, ...]:
         """Apply a market event (BookSnapshot, BookDelta, Trade) and return the fills it caused."""
         if isinstance(event, BookDelta):
-            ts = event.ts_ns
-            for price, lots in event.bids:
-                self._bid_level(price, lots, ts)
-            for price, lots in event.asks:
-                self._ask_level(price, lots, ts)
+            if event.bids:
+                self._bid_levels(event.bids, event.ts_ns)
+            if event.asks:
+                self._ask_levels(event.asks, event.ts_ns)
         elif isinstance(event, Trade):
             self._trade(event)
         elif isinstance(event, BookSnapshot):
@@ -313,55 +313,57 @@ class MatchingEngine:
         out.clear()
         return caused
 
-    def _bid_level(self, price: int, lots: int, ts_ns: int) -> None:
+    def _bid_levels(self, levels: tuple[Level, ...], ts_ns: int) -> None:
+        """Apply bid levels in order: the book, its best prices, our queues, crossed fills."""
         book = self.book
         bids = book.bids
-        prev = bids.get(price, 0)
-        prev_best = book.best_bid
-        if lots > 0:
-            bids[price] = lots
-            if price > prev_best:
-                book.best_bid = price
-                if 0 < book.best_ask <= price:
-                    book.best_ask = _above(book.asks, price)
-        else:
-            if prev:
-                del bids[price]
-            if price == prev_best:
-                book.best_bid = _below(bids, price)
-        resting = self._buys.get(price)
-        if resting is not None:
-            depth = self.queue.depth
-            for order in resting:
-                depth(order, prev, lots)
+        buys = self._buys
         best = book.best_bid
-        if best > prev_best and best >= self._min_sell:
-            self._fill_crossed(Side.SELL, best, ts_ns)
+        for price, lots in levels:
+            resting = buys.get(price) if buys else None
+            if lots > 0:
+                prev = bids.get(price, 0) if resting is not None else 0
+                bids[price] = lots
+                if price > best:
+                    best = book.best_bid = price
+                    if 0 < book.best_ask <= price:
+                        book.best_ask = _above(book.asks, price)
+                    if price >= self._min_sell:
+                        self._fill_crossed(Side.SELL, price, ts_ns)
+            else:
+                prev = bids.pop(price, 0)
+                if price == best:
+                    best = book.best_bid = _below(bids, price)
+            if resting is not None:
+                depth = self.queue.depth
+                for order in resting:
+                    depth(order, prev, lots)
 
-    def _ask_level(self, price: int, lots: int, ts_ns: int) -> None:
+    def _ask_levels(self, levels: tuple[Level, ...], ts_ns: int) -> None:
+        """Apply ask levels in order: the book, its best prices, our queues, crossed fills."""
         book = self.book
         asks = book.asks
-        prev = asks.get(price, 0)
-        prev_best = book.best_ask
-        if lots > 0:
-            asks[price] = lots
-            if prev_best == 0 or price < prev_best:
-                book.best_ask = price
-                if book.best_bid >= price:
-                    book.best_bid = _below(book.bids, price)
-        else:
-            if prev:
-                del asks[price]
-            if price == prev_best:
-                book.best_ask = _above(asks, price)
-        resting = self._sells.get(price)
-        if resting is not None:
-            depth = self.queue.depth
-            for order in resting:
-                depth(order, prev, lots)
+        sells = self._sells
         best = book.best_ask
-        if best and (prev_best == 0 or best < prev_best) and best <= self._max_buy:
-            self._fill_crossed(Side.BUY, best, ts_ns)
+        for price, lots in levels:
+            resting = sells.get(price) if sells else None
+            if lots > 0:
+                prev = asks.get(price, 0) if resting is not None else 0
+                asks[price] = lots
+                if best == 0 or price < best:
+                    best = book.best_ask = price
+                    if book.best_bid >= price:
+                        book.best_bid = _below(book.bids, price)
+                    if price <= self._max_buy:
+                        self._fill_crossed(Side.BUY, price, ts_ns)
+            else:
+                prev = asks.pop(price, 0)
+                if price == best:
+                    best = book.best_ask = _above(asks, price)
+            if resting is not None:
+                depth = self.queue.depth
+                for order in resting:
+                    depth(order, prev, lots)
 
     def _snapshot(self, snap: BookSnapshot) -> None:
         book = self.book
