@@ -7,12 +7,21 @@ A recorded-style stream is generated first (seeded): one 50-level-per-side snaps
 then deltas from `first_sequence_number` on, each changing about `--levels` price levels (size
 changes near the top, deletions as size "0", new levels), as GRVT's JSON text. Measured:
 
-* `grvtmm core`: `orjson.loads` + sequence check + `parse.book_event` + `OrderBook.apply_*`;
-* `grvtmm feed`: the venue's real path, `JsonRpcStream._dispatch` → `MarketFeed` → event →
-  `OrderBook`, i.e. the above plus stream statistics and the event plumbing;
+* `core orjson→event`: `orjson.loads` + sequence check + `parse.book_event` (dicts → event) +
+  `OrderBook.apply_*`;
+* `typed→event`: `fastbook.decode` (msgspec structs) + sequence check + `BookDecoder.event` +
+  `OrderBook.apply_*` — what the venue emits when the engine owns the book;
+* `typed→book`: `fastbook.decode` + sequence check + `BookDecoder.apply`, levels applied to the
+  `OrderBook` without an event;
+* `venue feed`: the venue's real path, `JsonRpcStream._receive` (text frames, as websockets hands
+  them over) → `MarketFeed` → event → `OrderBook`, i.e. stream statistics and event plumbing too;
 * `ccxt`: ccxt.pro's GRVT handler (`grvt().handle_order_book(client, json.loads(raw))`), run in
   the interpreter given by `--ccxt-python` (a throwaway venv with ccxt installed), on the same
-  frames. Both books are checked to end at the same best bid and ask.
+  frames.
+
+Every path's final book must be identical, and the same best bid and ask as ccxt's. Throughput is
+the best of `--rounds` interleaved passes; each pass also times every message on its own (after
+the snapshot) for the median and 99th percentile.
 """
 
 from __future__ import annotations
@@ -25,6 +34,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,7 +47,7 @@ from grvtmm.core.book import OrderBook
 from grvtmm.core.clock import LiveClock
 from grvtmm.core.events import BookSnapshot, Event
 from grvtmm.core.types import Instrument
-from grvtmm.venues.grvt import parse
+from grvtmm.venues.grvt import fastbook, parse
 from grvtmm.venues.grvt.feeds import MarketFeed
 from grvtmm.venues.grvt.ws import SequenceTracker, Verdict
 
@@ -107,29 +119,69 @@ def _frame(seq: int, prev: int, k: int, bids: Any, asks: Any) -> bytes:
     )
 
 
-def run_core(frames: list[bytes]) -> tuple[float, OrderBook]:
-    """orjson + sequence check + parse + apply; seconds for the whole stream."""
+Step = Callable[[bytes | str], object]
+
+
+def core_path() -> tuple[Step, OrderBook]:
+    """orjson + sequence check + `parse.book_event` + `OrderBook.apply_*` (dict decoding)."""
     q = parse.Quantizer(INST)
     book = OrderBook(SYMBOL)
-    tracker = SequenceTracker()
-    key = ("v1.book.d", SYMBOL)
-    tracker.expect(key)
-    tracker.acked(key, FIRST_SEQ)
-    loads, check, book_event = orjson.loads, tracker.check, parse.book_event
-    start = time.perf_counter()
-    for raw in frames:
+    check, key = _tracker()
+    loads, book_event = orjson.loads, parse.book_event
+    first, nxt = Verdict.FIRST, Verdict.NEXT
+
+    def step(raw: bytes | str) -> None:
         msg = loads(raw)
-        seq = int(msg["sequence_number"])
-        verdict = check(key, seq, None)
-        if verdict is Verdict.FIRST:
+        verdict = check(key, int(msg["sequence_number"]), None)
+        if verdict is first:
             book.apply_snapshot(book_event(msg, q, snapshot=True, local_ns=0))  # type: ignore[arg-type]
-        elif verdict is Verdict.NEXT:
+        elif verdict is nxt:
             ev = book_event(msg, q, snapshot=False, local_ns=0, prev_sequence=book.sequence)
             book.apply_delta(ev)  # type: ignore[arg-type]
-    return time.perf_counter() - start, book
+
+    return step, book
 
 
-def run_feed(frames: list[bytes]) -> tuple[float, OrderBook]:
+def typed_event_path() -> tuple[Step, OrderBook]:
+    """msgspec typed decoding + sequence check + `BookDecoder.event` + `OrderBook.apply_*`."""
+    dec = fastbook.BookDecoder(parse.Quantizer(INST))
+    book = OrderBook(SYMBOL)
+    check, key = _tracker()
+    decode, sequence, event = fastbook.decode, fastbook.sequence, dec.event
+    first, nxt = Verdict.FIRST, Verdict.NEXT
+
+    def step(raw: bytes | str) -> None:
+        frame = decode(raw)
+        verdict = check(key, sequence(frame), None)
+        if verdict is first:
+            book.apply_snapshot(event(frame, snapshot=True, local_ns=0))  # type: ignore[arg-type]
+        elif verdict is nxt:
+            ev = event(frame, snapshot=False, local_ns=0, prev_sequence=book.sequence)
+            book.apply_delta(ev)  # type: ignore[arg-type]
+
+    return step, book
+
+
+def typed_apply_path() -> tuple[Step, OrderBook]:
+    """msgspec typed decoding + sequence check + levels applied straight to the `OrderBook`."""
+    dec = fastbook.BookDecoder(parse.Quantizer(INST))
+    book = OrderBook(SYMBOL)
+    check, key = _tracker()
+    decode, sequence, apply = fastbook.decode, fastbook.sequence, dec.apply
+    first, nxt = Verdict.FIRST, Verdict.NEXT
+
+    def step(raw: bytes | str) -> None:
+        frame = decode(raw)
+        verdict = check(key, sequence(frame), None)
+        if verdict is first:
+            apply(frame, book, snapshot=True)
+        elif verdict is nxt:
+            apply(frame, book, snapshot=False, prev_sequence=book.sequence)
+
+    return step, book
+
+
+def feed_path() -> tuple[Step, OrderBook]:
     """The venue's own path from a received frame to an applied event."""
     q = parse.Quantizer(INST)
     book = OrderBook(SYMBOL)
@@ -145,12 +197,53 @@ def run_feed(frames: list[bytes]) -> tuple[float, OrderBook]:
     key = ("v1.book.d", SYMBOL)
     stream._tracker.expect(key)
     stream._tracker.acked(key, FIRST_SEQ)
-    texts = [f.decode() for f in frames]  # websockets hands text frames over as str
-    receive = stream._receive
-    start = time.perf_counter()
-    for raw in texts:
-        receive(raw)
-    return time.perf_counter() - start, book
+    return stream._receive, book
+
+
+def _tracker() -> tuple[Callable[[tuple[str, str], int, object], Verdict], tuple[str, str]]:
+    tracker = SequenceTracker()
+    key = ("v1.book.d", SYMBOL)
+    tracker.expect(key)
+    tracker.acked(key, FIRST_SEQ)
+    return tracker.check, key
+
+
+PATHS: dict[str, tuple[Callable[[], tuple[Step, OrderBook]], bool]] = {
+    # name: (path, takes text frames as websockets hands them over)
+    "core orjson→event": (core_path, False),
+    "typed→event": (typed_event_path, False),
+    "typed→book": (typed_apply_path, False),
+    "venue feed": (feed_path, True),
+}
+
+
+def run_path(make: Callable[[], tuple[Step, OrderBook]], frames: Sequence[bytes | str]) -> Run:
+    """One timed pass over the stream, then one pass timing each message on a fresh book."""
+    step, book = make()
+    clock = time.perf_counter
+    start = clock()
+    for raw in frames:
+        step(raw)
+    seconds = clock() - start
+    step, _ = make()
+    ns = time.perf_counter_ns
+    lat = array("q", bytes(8 * len(frames)))
+    for i, raw in enumerate(frames):
+        t0 = ns()
+        step(raw)
+        lat[i] = ns() - t0
+    return Run(seconds, sorted(lat[1:]), book)  # the snapshot is not a per-message cost
+
+
+@dataclass
+class Run:
+    seconds: float
+    latencies_ns: list[int]
+    book: OrderBook
+
+    def pct(self, p: float) -> float:
+        lat = self.latencies_ns
+        return lat[min(len(lat) - 1, int(p * len(lat)))] / 1e3
 
 
 CCXT_SCRIPT = r"""
@@ -162,38 +255,46 @@ class Client:
         pass
 
 frames = [line for line in open(sys.argv[1], "rb").read().split(b"\n") if line]
-ex = ccxtpro.grvt()
-ex.set_markets([{
+market = {
     "id": "BNB_USDT_Perp", "symbol": "BNB/USDT:USDT", "base": "BNB", "quote": "USDT",
     "settle": "USDT", "baseId": "BNB", "quoteId": "USDT", "settleId": "USDT", "type": "swap",
     "spot": False, "margin": False, "swap": True, "future": False, "option": False,
     "contract": True, "linear": True, "inverse": False, "active": True, "contractSize": 1,
     "precision": {"amount": 0.01, "price": 0.01}, "limits": {}, "info": {},
-}])
+}
 client = Client()
-best = 0
 gc.disable()
-for _ in range(int(sys.argv[2])):
-    ex.orderbooks = {}
-    start = time.perf_counter()
-    for raw in frames:
-        ex.handle_order_book(client, json.loads(raw))
-    elapsed = time.perf_counter() - start
-    best = elapsed if not best or elapsed < best else best
+ex = ccxtpro.grvt()
+ex.set_markets([market])
+handle, loads = ex.handle_order_book, json.loads
+start = time.perf_counter()
+for raw in frames:
+    handle(client, loads(raw))
+seconds = time.perf_counter() - start
 book = ex.orderbooks["BNB/USDT:USDT"]
-print(json.dumps({"seconds": best, "bid": book["bids"][0][0], "ask": book["asks"][0][0],
-                  "ccxt": __import__("ccxt").__version__}))
+bid, ask = book["bids"][0][0], book["asks"][0][0]
+ex = ccxtpro.grvt()
+ex.set_markets([market])
+handle, ns = ex.handle_order_book, time.perf_counter_ns
+lat = []
+for raw in frames:
+    t0 = ns()
+    handle(client, loads(raw))
+    lat.append(ns() - t0)
+lat = sorted(lat[1:])
+print(json.dumps({"seconds": seconds, "bid": bid, "ask": ask, "ccxt": __import__("ccxt").__version__,
+                  "p50_us": lat[len(lat) // 2] / 1e3, "p99_us": lat[int(0.99 * len(lat))] / 1e3}))
 """
 
 
-def run_ccxt(python: str, frames: list[bytes], repeat: int) -> dict[str, Any] | None:
+def run_ccxt(python: str, frames: list[bytes]) -> dict[str, Any] | None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "frames.jsonl"
         data.write_bytes(b"\n".join(frames) + b"\n")
         script = Path(tmp) / "ccxt_book.py"
         script.write_text(CCXT_SCRIPT)
         done = subprocess.run(
-            [python, str(script), str(data), str(repeat)],
+            [python, str(script), str(data)],
             capture_output=True,
             text=True,
             check=False,
@@ -214,39 +315,42 @@ def main() -> None:
     ap.add_argument("--ccxt-python", default="", help="interpreter of a venv with ccxt installed")
     args = ap.parse_args()
     frames = make_stream(args.messages, args.levels, args.seed)
+    texts = [f.decode() for f in frames]  # websockets hands text frames over as str
     sample = [orjson.loads(f)["feed"] for f in frames[1:1001]]
     changes = sum(len(f["bids"]) + len(f["asks"]) for f in sample) / len(sample)
     size = sum(map(len, frames)) / len(frames)
     print(f"{len(frames)} frames, {changes:.1f} level changes per delta, {size:.0f} bytes each")
-    print(f"best of {args.rounds} interleaved rounds, garbage collector off while timing")
-    best: dict[str, float] = {}
-    books: dict[str, OrderBook] = {}
+    print(
+        f"msgs/s: best of {args.rounds} interleaved rounds; µs/msg p50/p99: per message, "
+        "from the best round; garbage collector off while timing"
+    )
+    best: dict[str, Run] = {}
     ccxt: dict[str, Any] | None = None
     gc.disable()
     for _ in range(args.rounds):
-        for name, fn in (("grvtmm core", run_core), ("grvtmm feed", run_feed)):
-            seconds, books[name] = fn(frames)
-            best[name] = min(best.get(name, seconds), seconds)
+        for name, (make, text) in PATHS.items():
+            run = run_path(make, texts if text else frames)
+            if name not in best or run.seconds < best[name].seconds:
+                best[name] = run
         if args.ccxt_python:
-            got = run_ccxt(args.ccxt_python, frames, 1)
-            if got is not None:
+            got = run_ccxt(args.ccxt_python, frames)
+            if got is not None and (ccxt is None or got["seconds"] < ccxt["seconds"]):
                 ccxt = got
-                best["ccxt"] = min(best.get("ccxt", got["seconds"]), got["seconds"])
     gc.enable()
     n = len(frames)
-    for name in ("grvtmm core", "grvtmm feed"):
-        line = f"{name:12} {n / best[name]:>10,.0f} msgs/s  ({best[name] / n * 1e6:.2f} µs/msg)"
-        if "ccxt" in best:
-            line += f"  {best['ccxt'] / best[name]:.1f}× ccxt"
+    print(f"{'path':22} {'msgs/s':>9} {'p50 µs':>7} {'p99 µs':>7}  vs ccxt")
+    for name, run in best.items():
+        line = f"{name:22} {n / run.seconds:>9,.0f} {run.pct(0.5):>7.2f} {run.pct(0.99):>7.2f}"
+        if ccxt is not None:
+            line += f"  {ccxt['seconds'] / run.seconds:.1f}×"
         print(line)
-    core = books["grvtmm core"]
-    assert (core.best_bid, core.best_ask) == (
-        books["grvtmm feed"].best_bid,
-        books["grvtmm feed"].best_ask,
-    )
+    books = [(r.book.best_bid, r.book.best_ask, r.book.bids, r.book.asks) for r in best.values()]
+    assert all(b == books[0] for b in books), "paths disagree on the final book"
+    core = best["core orjson→event"].book
     if ccxt is not None:
-        secs = best["ccxt"]
-        print(f"ccxt {ccxt['ccxt']:<7} {n / secs:>10,.0f} msgs/s  ({secs / n * 1e6:.2f} µs/msg)")
+        secs = ccxt["seconds"]
+        label = f"ccxt {ccxt['ccxt']}"
+        print(f"{label:22} {n / secs:>9,.0f} {ccxt['p50_us']:>7.2f} {ccxt['p99_us']:>7.2f}  1.0×")
         same = Decimal(str(ccxt["bid"])) == INST.ticks_to_price(core.best_bid) and Decimal(
             str(ccxt["ask"])
         ) == INST.ticks_to_price(core.best_ask)
