@@ -35,7 +35,7 @@ from grvtmm.api.app import create_app
 from grvtmm.api.auth import COOKIE_NAME, LoginLimiter
 from grvtmm.core.clock import NS_PER_S, LiveClock, SimClock
 from grvtmm.core.events import EngineMode
-from grvtmm.logs import JsonFormatter, setup_logging
+from grvtmm.logs import JsonFormatter, TextFormatter, setup_logging
 from grvtmm.serve import ServeError, Server
 from grvtmm.settings import Settings, is_loopback
 
@@ -610,6 +610,7 @@ async def test_secrets_never_in_logs_responses_or_html(
         assert not [t for t in texts if secret in t], secret
         assert secret not in json_log.getvalue(), secret
         assert secret not in caplog.text, secret
+        assert not [r for r in caplog.records if secret in TextFormatter().format(r)], secret
     assert json_log.getvalue().count("\n") >= 5  # the capture really saw the session's logs
     for line in json_log.getvalue().splitlines():
         json.loads(line)
