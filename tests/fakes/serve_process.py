@@ -17,8 +17,11 @@ from typing import Any
 import anyio
 import httpx
 
+from fakes import eventually
+from fakes.grvt_helpers import taker, venue_on
 from fakes.grvt_server import API_KEY, PRIVATE_KEY, FakeGrvtServer
 from grvtmm.api.auth import CSRF_HEADER
+from grvtmm.core.events import BookSnapshot, OrderFilled
 from grvtmm.store.repository import Store
 
 PASSWORD = "operator-password-1"
@@ -43,6 +46,17 @@ def live_env(server: FakeGrvtServer) -> dict[str, str]:
         "GRVTMM_GRVT__TRADES_WS_URL": server.ws_url,
         "GRVTMM_GRVT__MARKET_DATA_WS_URL": server.ws_url,
     }
+
+
+async def trade_from_another_client(server: FakeGrvtServer) -> str:
+    """A taker buy on the fake account by another client (not the serve process); returns its
+    trade id."""
+    async with venue_on(server) as (venue, got):
+        await eventually(lambda: bool(got.of(BookSnapshot)))
+        await venue.execute(taker(venue, server))
+        await eventually(lambda: bool(got.of(OrderFilled)))
+    trade_id: str = got.of(OrderFilled)[0].trade_id
+    return trade_id
 
 
 async def wait_for(
@@ -190,4 +204,4 @@ class ServeProcess:
         return lines
 
     def store(self) -> Store:
-        return Store(f"sqlite:///{(self.data_dir / 'grvtmm.db').resolve()}")
+        return Store(f"sqlite:///{(self.data_dir / 'grvtmm.db').resolve()}", migrate=False)

@@ -12,13 +12,11 @@ from typing import Any
 
 import pytest
 
-from fakes import eventually
 from fakes.grvt_exchange import ApiError
-from fakes.grvt_helpers import FAST, INST, taker, venue_on
+from fakes.grvt_helpers import FAST, INST
 from fakes.grvt_server import FakeGrvtServer
-from fakes.serve_process import CSRF, ServeProcess, live_env, wait_for
+from fakes.serve_process import CSRF, ServeProcess, live_env, trade_from_another_client, wait_for
 from fakes.telegram_server import CHAT_ID, TOKEN, FakeTelegramServer
-from grvtmm.core.events import BookSnapshot, OrderFilled
 
 pytestmark = pytest.mark.anyio
 
@@ -109,11 +107,8 @@ class RefuseReduceOnly:
 
 
 async def open_position(server: FakeGrvtServer) -> int:
-    """A position on the fake account, opened by another client (a taker buy)."""
-    async with venue_on(server) as (venue, got):
-        await eventually(lambda: bool(got.of(BookSnapshot)))
-        await venue.execute(taker(venue, server))
-        await eventually(lambda: bool(got.of(OrderFilled)))
+    """A position on the fake account, opened by another client."""
+    await trade_from_another_client(server)
     lots = server.exchange.matching.position_lots
     assert lots > 0
     return lots

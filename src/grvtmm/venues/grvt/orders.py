@@ -198,9 +198,14 @@ class OrderDesk:
         # Orders we track that the venue no longer lists ended while we were not looking
         # (cancel-on-disconnect, expiry, a fill; or an earlier process died): ask how.
         listed = {info.state.client_order_id for info in infos}
+        inherited = self.tracker.inherited
         for order in self.tracker.live():
-            if order.client_order_id not in listed and asked_ns - order.created_ns > _STUCK_NS:
-                events += await self._look_up(order.client_order_id)
+            cid = order.client_order_id
+            if cid in listed:
+                continue
+            if cid in inherited or asked_ns - order.created_ns > _STUCK_NS:
+                events += await self._look_up(cid)
+        inherited.clear()
         account = parse.parse_account(summary)
         events.append(
             ReconcileSnapshot(

@@ -89,6 +89,8 @@ class OrderTracker:
         self._base_ns = 0
         self._entry_ticks = 0.0
         self._recent: deque[tuple[int, int]] = deque(maxlen=_MAX_TRADE_IDS)
+        self.inherited: set[int] = set()
+        """Orders adopted from an earlier process, not yet looked up on the venue."""
 
     # ---- our actions ----------------------------------------------------------------------
     def placed(self, cmd: PlaceOrder, now_ns: int) -> None:
@@ -125,6 +127,7 @@ class OrderTracker:
         the next reconcile: still open, cancelled, filled) is reported as events."""
         cid = known.client_order_id
         if cid and cid not in self.orders:
+            self.inherited.add(cid)
             self.orders[cid] = Tracked(
                 cid,
                 known.side,
