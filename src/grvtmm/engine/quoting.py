@@ -23,7 +23,7 @@ _STANDALONE_CANCELS = frozenset({"side_off", "duplicate", "away"})
 
 
 def _changed(old: Quote | None, new: Quote | None) -> bool:
-    """Whether a side's target moved (the strategy hands back the same object when not)."""
+    """Whether a side's target moved."""
     if old is new:
         return False
     if old is None or new is None:
@@ -77,7 +77,12 @@ class QuotingMixin:
         target = self.strategy.quote(book, account, now)
         old = self._target
         self._target = target
-        if old is None or _changed(old.bid, target.bid) or _changed(old.ask, target.ask):
+        # The strategy hands back the same Quote object for an unchanged side.
+        if (
+            old is None
+            or (old.bid is not target.bid and _changed(old.bid, target.bid))
+            or (old.ask is not target.ask and _changed(old.ask, target.ask))
+        ):
             self._publish_target(now, target)
         elif not from_timer and orders.version == self._planned_version:
             # Same targets, same orders, and the last plan found nothing to do: time-based

@@ -15,7 +15,7 @@ import math
 from grvtmm.core.book import OrderBook
 from grvtmm.core.clock import NS_PER_S
 from grvtmm.core.events import Trade
-from grvtmm.core.types import FeeSchedule, Instrument, Side, SizeResult
+from grvtmm.core.types import _EPS_ABS, _EPS_REL, FeeSchedule, Instrument, Side, SizeResult
 from grvtmm.strategy.avellaneda import as_coefficients, clamp_q, glft_coefficients
 from grvtmm.strategy.base import AccountView, Quote, QuoteDiagnostics, QuoteTarget, RequoteParams
 from grvtmm.strategy.estimators import MarketEstimator
@@ -91,7 +91,6 @@ class AvellanedaStrategy:
         self._model_version = -1
         self._half_ticks = 0.0
         self._skew_ticks = 0.0
-        self._price_to_ticks = instrument.price_to_ticks
         self._market_key: object = None
         # the decision prepared for the current market key (see `_prepare`)
         self._planned = False
@@ -183,7 +182,16 @@ class AvellanedaStrategy:
         q = pos / cap_lots
         if not -1.0 <= q <= 1.0:  # also NaN
             q = clamp_q(q)
-        ratio = 0.0 if pos == 0 else inventory_ratio(pos * lot_notional, account, self._leverage)
+        ratio = 0.0
+        if pos != 0:  # inventory_ratio(pos * lot_notional, account, leverage), inline
+            free = account.free_margin
+            if not (math.isfinite(free) and free > 0.0):
+                free = equity - account.used_margin
+            margin_capacity = free * self._leverage
+            if math.isfinite(margin_capacity) and margin_capacity > 0.0:
+                ratio = abs(pos * lot_notional) / margin_capacity
+            else:
+                ratio = math.inf
         # one-sided hysteresis: enter at ratio ≥ enter, leave at ratio ≤ exit
         if pos == 0 or ratio <= self._exit_ratio:
             self.one_sided = False
@@ -206,13 +214,15 @@ class AvellanedaStrategy:
             half = self._min_half
         shift = q * skew
         reservation = mid - shift
-        price_to_ticks = self._price_to_ticks
         size = self._size_fraction * capacity / mid_price
         memo = self._size_memo  # hits inline; `_sized` computes (and explains) the misses
         step_f = self._step_f
-        # bid ≤ best bid < best ask ≤ ask on a ready book, so the quotes can never cross
+        # Prices to ticks as `Instrument.price_to_ticks` rounds them (bids down, asks up, within
+        # a rounding tolerance), inline; bid ≤ best bid < best ask ≤ ask on a ready book, so
+        # the quotes can never cross.
         if one_sided != ONE_SIDED_ASK:
-            bid_ticks = price_to_ticks((reservation - half) * tick, Side.BUY)
+            x = (reservation - half) * tick / tick
+            bid_ticks = math.floor(x + (_EPS_ABS + abs(x) * _EPS_REL))
             if best_bid < bid_ticks:
                 bid_ticks = best_bid
             self._bid_ticks = bid_ticks
@@ -223,7 +233,8 @@ class AvellanedaStrategy:
         else:
             self._bid_size = None
         if one_sided != ONE_SIDED_BID:
-            ask_ticks = price_to_ticks((reservation + half) * tick, Side.SELL)
+            x = (reservation + half) * tick / tick
+            ask_ticks = math.ceil(x - (_EPS_ABS + abs(x) * _EPS_REL))
             if best_ask > ask_ticks:
                 ask_ticks = best_ask
             self._ask_ticks = ask_ticks

@@ -159,6 +159,27 @@ def test_min_half_spread_floor() -> None:
     assert d.diagnostics is not None and d.diagnostics.half_spread_ticks == 50.0
 
 
+def test_model_prices_a_hair_off_a_tick_round_to_it_as_the_instrument_does() -> None:
+    # A negligible model half-spread floored at 0.5 + 1e-10 ticks around a mid of 60000.5 puts
+    # the model bid 1e-10 ticks below 60000 and the ask 1e-10 above 60001: float noise, which the
+    # instrument's rounding tolerance absorbs (never a tick further out).
+    s = strategy(gamma=1e-3, k=1e3, sigma=1e-3, min_half_spread_ticks=0.5 + 1e-10, fee_floor=False)
+    book = make_book(60_000, 60_001)
+    target = decide(s, book, account())
+    d = target.diagnostics
+    assert d is not None and target.bid is not None and target.ask is not None
+    assert d.reservation_ticks - d.half_spread_ticks < 60_000
+    assert d.reservation_ticks + d.half_spread_ticks > 60_001
+    assert (target.bid.price_ticks, target.ask.price_ticks) == (60_000, 60_001)
+    tick = BNB.tick_f
+    assert (
+        BNB.price_to_ticks((d.reservation_ticks - d.half_spread_ticks) * tick, Side.BUY) == 60_000
+    )
+    assert (
+        BNB.price_to_ticks((d.reservation_ticks + d.half_spread_ticks) * tick, Side.SELL) == 60_001
+    )
+
+
 def test_skew_factor_zero_removes_inventory_shift() -> None:
     d = decide(strategy(skew_factor=0.0), make_book(60_000, 60_002), account(40)).diagnostics
     assert d is not None and d.reservation_ticks == 60_001.0 and d.skew_ticks == 0.0
@@ -295,6 +316,21 @@ def test_quote_invariants(
     for x in (d.fair_ticks, d.reservation_ticks, d.half_spread_ticks, d.skew_ticks, d.q):
         assert math.isfinite(x)
     bid, ask = target.bid, target.ask
+    # prices are the model's, rounded by the instrument (bids down, asks up), then clamped
+    tick = inst.tick_f
+    if bid is not None:
+        model_bid = inst.price_to_ticks(
+            (d.reservation_ticks - d.half_spread_ticks) * tick, Side.BUY
+        )
+        assert bid.price_ticks == min(model_bid, book.best_bid)
+    if ask is not None:
+        model_ask = inst.price_to_ticks(
+            (d.reservation_ticks + d.half_spread_ticks) * tick, Side.SELL
+        )
+        assert ask.price_ticks == max(model_ask, book.best_ask)
+    lot_notional = book.mid_ticks() * tick * inst.step_f
+    leverage = s.config.effective_leverage
+    assert d.inventory_ratio == inventory_ratio(acct.position_lots * lot_notional, acct, leverage)
     if bid is not None:
         assert 0 < bid.price_ticks <= book.best_bid  # post-only: never crosses
     if ask is not None:
