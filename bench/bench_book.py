@@ -1,6 +1,6 @@
 """Throughput of GRVT `v1.book.d` handling: raw frame → parsed event → applied L2 book.
 
-Run:  python bench/bench_book.py [--messages 200000] [--levels 10] [--seed 5]
+Run:  python bench/bench_book.py [--messages 20000] [--rounds 15] [--levels 10] [--seed 5]
                                  [--ccxt-python /path/to/venv/bin/python]
 
 A recorded-style stream is generated first (seeded): one 50-level-per-side snapshot numbered 0,
@@ -308,10 +308,10 @@ def run_ccxt(python: str, frames: list[bytes]) -> dict[str, Any] | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--messages", type=int, default=100_000)
+    ap.add_argument("--messages", type=int, default=20_000)
     ap.add_argument("--levels", type=int, default=10)
     ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--ccxt-python", default="", help="interpreter of a venv with ccxt installed")
     args = ap.parse_args()
     frames = make_stream(args.messages, args.levels, args.seed)
