@@ -118,37 +118,42 @@ def _on_grid(values: npt.NDArray[np.float64], unit: float) -> tuple[IntArray, np
 class _Book:
     """hftbacktest's view of the depth, kept to resolve clears into full snapshots.
 
-    Delta levels are applied lazily: they are queued as runs and folded into the dicts only
-    when a snapshot group needs the book (or the queue grows past `PENDING_LEVELS`), which
-    for the usual file (snapshots at the start only) is never after the first snapshot.
+    Delta rows are kept as arrays and folded into the dicts only when a snapshot group needs
+    the book, or when more than `PENDING_ROWS` are waiting (then only the last size of each
+    price is applied), so the usual file (snapshots at the start only) never builds them.
     """
 
-    __slots__ = ("asks", "bids", "pending", "pending_levels")
+    __slots__ = ("asks", "bids", "pending", "pending_rows")
 
-    PENDING_LEVELS = 1 << 18
+    PENDING_ROWS = 1 << 18
 
     def __init__(self) -> None:
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
-        self.pending: list[BookDelta] = []
-        self.pending_levels = 0
+        self.pending: list[tuple[npt.NDArray[np.bool_], IntArray, IntArray]] = []
+        self.pending_rows = 0
 
-    def queue(self, deltas: list[BookDelta], levels: int) -> None:
-        """Queue deltas (in order) carrying `levels` levels in all."""
-        self.pending += deltas
-        self.pending_levels += levels
-        if self.pending_levels > self.PENDING_LEVELS:
-            self.settle()
+    def queue(self, is_bid: npt.NDArray[np.bool_], ticks: IntArray, lots: IntArray) -> None:
+        """Queue depth rows (in file order): side, price in ticks, size in lots."""
+        if len(ticks):
+            self.pending.append((is_bid, ticks, lots))
+            self.pending_rows += len(ticks)
+            if self.pending_rows > self.PENDING_ROWS:
+                self.settle()
 
     def settle(self) -> None:
-        """Fold the queued delta levels into the dicts, in order."""
-        bids_update = self.bids.update
-        asks_update = self.asks.update
-        for delta in self.pending:
-            bids_update(delta.bids)
-            asks_update(delta.asks)
+        """Apply the queued rows: each price ends with the size of its last row."""
+        if not self.pending:
+            return
+        is_bid = np.concatenate([p[0] for p in self.pending])
+        ticks = np.concatenate([p[1] for p in self.pending])
+        lots = np.concatenate([p[2] for p in self.pending])
         self.pending.clear()
-        self.pending_levels = 0
+        self.pending_rows = 0
+        for side, levels in ((is_bid, self.bids), (~is_bid, self.asks)):
+            last_first_t = ticks[side][::-1]
+            prices, at = np.unique(last_first_t, return_index=True)
+            levels.update(zip(prices.tolist(), lots[side][::-1][at].tolist(), strict=True))
 
     def clear(self, ev: int, px: float, upto: int) -> None:
         whole = not np.isfinite(px)
@@ -295,14 +300,20 @@ class _Converter:
         else:
             pairs = ()
 
-        # The loader's book sees every delta before the snapshot groups that follow it.
-        sizes = ends - starts
+        # The loader's book sees every delta row before the snapshot groups that follow it.
+        delta_row = cls == _CLS_DEPTH
+        is_bid = (ev & BUY_EVENT) != 0
+        book = self.book
         done = 0
         for g in np.flatnonzero(kind == _CLS_SNAPSHOT).tolist():
-            self._queue(out, depth, sizes, done, g)
-            out[g] = self._snapshot(rows, ticks, lots, int(starts[g]), int(ends[g]))
-            done = g + 1
-        self._queue(out, depth, sizes, done, len(starts))
+            s, e = int(starts[g]), int(ends[g])
+            use = delta_row[done:s]
+            book.queue(is_bid[done:s][use], ticks[done:s][use], lots[done:s][use])
+            out[g] = self._snapshot(rows, ticks, lots, s, e)
+            done = e
+        use = delta_row[done:]
+        book.queue(is_bid[done:][use], ticks[done:][use], lots[done:][use])
+        sizes = ends - starts
         skip = kind == _CLS_SKIP
         if skip.any():
             self.stats.skipped += int(sizes[skip].sum())
@@ -321,19 +332,6 @@ class _Converter:
             bids=tuple(lv for lv, bid in zip(levels, is_bid, strict=True) if bid),
             asks=tuple(lv for lv, bid in zip(levels, is_bid, strict=True) if not bid),
         )
-
-    def _queue(
-        self,
-        out: npt.NDArray[Any],
-        depth: npt.NDArray[np.bool_],
-        sizes: IntArray,
-        lo: int,
-        hi: int,
-    ) -> None:
-        """Queue the deltas among groups [lo, hi) on the loader's book."""
-        sel = np.flatnonzero(depth[lo:hi]) + lo
-        if sel.size:
-            self.book.queue(out[sel].tolist(), int(sizes[sel].sum()))
 
     def _snapshot(
         self, rows: Rows, ticks: IntArray, lots: IntArray, s: int, e: int

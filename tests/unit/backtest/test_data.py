@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from grvtmm.backtest import data_hbt
 from grvtmm.backtest.data import (
     CSV_MODE_LIMITS,
     DataFormatError,
@@ -564,6 +565,36 @@ def test_npz_clears_without_price_or_side_and_asks_listed_before_bids(tmp_path: 
     assert isinstance(snap_asks_only, BookSnapshot) and snap_asks_only.bids == ()
     assert snap_asks_only.asks == ((1002, 3000), (1003, 1000), (1005, 1000))
     assert isinstance(empty, BookSnapshot) and empty.bids == () and empty.asks == ()
+
+
+@pytest.mark.parametrize("pending_rows", [1, 1 << 18])
+def test_npz_snapshot_keeps_the_last_size_of_each_price_updated_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pending_rows: int
+) -> None:
+    # Deltas update one price several times (the last size wins, 0 removes it) before a
+    # partial clear; folded at once or a few rows at a time, the snapshot is the same.
+    monkeypatch.setattr(data_hbt._Book, "PENDING_ROWS", pending_rows)
+    bid, ask = DEPTH_EVENT | BUY_EVENT, DEPTH_EVENT | SELL_EVENT
+    rows = [
+        (BOTH | bid, 10, 11, 98.0, 1.0),
+        (BOTH | bid, 10, 11, 99.0, 1.0),
+        (BOTH | ask, 10, 11, 100.9, 1.0),
+        (BOTH | bid, 12, 13, 98.0, 7.0),  # 98.0: 1 -> 7
+        (BOTH | ask, 12, 13, 100.9, 0.0),  # 100.9 removed
+        (BOTH | bid, 14, 15, 99.0, 0.0),  # 99.0 removed ...
+        (BOTH | bid, 16, 17, 99.0, 2.0),  # ... and back
+        (BOTH | ask, 16, 17, 101.0, 3.0),
+        (BOTH | DEPTH_CLEAR_EVENT | BUY_EVENT, 20, 21, 99.5, 0.0),
+        (BOTH | DEPTH_SNAPSHOT_EVENT | BUY_EVENT, 20, 21, 99.9, 4.0),
+        (BOTH | DEPTH_CLEAR_EVENT | SELL_EVENT, 20, 21, 100.5, 0.0),
+        (BOTH | DEPTH_SNAPSHOT_EVENT | SELL_EVENT, 20, 21, 100.1, 5.0),
+    ]
+    events, stats = load([write_npz(tmp_path / "h.npz", rows)], "hbt-npz", chunk_rows=3)
+    snap = events[-1]
+    assert isinstance(snap, BookSnapshot)
+    assert snap.bids == ((999, 4000), (990, 2000), (980, 7000))
+    assert snap.asks == ((1001, 5000), (1010, 3000))
+    assert (stats.deltas, stats.snapshots) == (4, 1)
 
 
 def test_npz_unpaired_split_rows_are_refused(tmp_path: Path) -> None:
