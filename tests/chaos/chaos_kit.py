@@ -179,14 +179,29 @@ class Rig:
             await eventually(lambda: not missing(), timeout_s)
         return len(missing())
 
+    async def position_agrees(self, timeout_s: float = 5.0) -> bool:
+        """Whether the engine's position equals the exchange's at some moment within
+        `timeout_s` (both move with every fill, so they are compared until they meet)."""
+
+        def same() -> bool:
+            return bool(self.node.engine.position_lots == self.exchange.matching.position_lots)
+
+        with contextlib.suppress(TimeoutError):
+            await eventually(same, timeout_s)
+        return same()
+
     def duplicate_fills(self) -> int:
         engine = self.engine_trade_ids()
         stored = self.store_trade_ids()
         return (len(engine) - len(set(engine))) + (len(stored) - len(set(stored)))
 
     async def finish(self, row: Row, *, stop: bool = True) -> None:
-        """Stop, then fill the row's lost fills, orphans and fill count."""
+        """Stop, then fill the row's lost fills, orphans and fill count (and whether the
+        engine's position agreed with the exchange's before the stop)."""
         if stop:
+            agrees = await self.position_agrees()
+            row.notes.setdefault("position_agrees", agrees)
+            assert agrees, "the engine's position never met the exchange's"
             await self.stop()
         row.orphan_orders = len(self.fake_open()) if stop else await self.settle_orphans()
         row.lost_fills = await self.lost_fills()

@@ -19,15 +19,18 @@ START = "<!-- chaos-table:start -->"
 END = "<!-- chaos-table:end -->"
 ORDER = (
     "ws_drop",
+    "ws_outage_halt",
     "sequence_gap",
     "rate_limit_storm",
     "server_error_burst",
+    "error_after_execution",
     "slow_responses",
     "post_only_rejects",
     "post_only_storm",
     "invalid_order_rejects",
     "invalid_order_storm",
     "cookie_expiry",
+    "cookie_expiry_login_fails",
     "cookie_short_lifetime",
     "cancel_on_disconnect",
     "kill_9",

@@ -225,7 +225,7 @@ async def test_telegram_down(tmp_path: Path, chaos_row: Row) -> None:
                         max_publish_ms=round(timed.max_publish_ns / 1e6, 3),
                     )
                     assert timed.max_publish_ns < 0.05 * NS_PER_S
-                    assert quoting_both_sides(r.node)
+                    await eventually(lambda: quoting_both_sides(r.node), 10)
             finally:
                 await alerts.close(flush_timeout_s=1.0)
             await r.finish(chaos_row)

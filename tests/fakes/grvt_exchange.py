@@ -131,6 +131,7 @@ class FakeExchange:
         self.publish: Publish = lambda _stream, _feed: None
         self._order_seq = 0x0101010503A12F6E000000007791F100
         self._trade_seq = 74150000
+        self._last_fill_ns = 0
 
     # ---- orders ----------------------------------------------------------------------------
     def create(self, order: dict[str, Any]) -> tuple[dict[str, Any], list[Event]]:
@@ -299,8 +300,9 @@ class FakeExchange:
         self.cash -= ev.fee
         rec.traded_lots += ev.size_lots
         self._trade_seq += 1
+        self._last_fill_ns = max(ev.ts_ns, self.clock.now_ns(), self._last_fill_ns)
         fill = {
-            "event_time": str(max(ev.ts_ns, self.clock.now_ns())),  # matched now
+            "event_time": str(self._last_fill_ns),  # matched now
             "sub_account_id": SUB_ACCOUNT,
             "instrument": inst.symbol,
             "is_buyer": ev.side is Side.BUY,
@@ -371,7 +373,8 @@ class FakeExchange:
         size = inst.size_step * lots
         mark = self.mark()
         return {
-            "event_time": str(self.clock.now_ns()),
+            # a position report covers every fill made so far, so it is never stamped earlier
+            "event_time": str(max(self.clock.now_ns(), self._last_fill_ns)),
             "sub_account_id": SUB_ACCOUNT,
             "instrument": inst.symbol,
             "size": _plain(size),
