@@ -243,6 +243,10 @@ async def test_metrics_are_open_to_loopback_only(secured: Secured) -> None:
         remote = await local.get("/metrics", headers=REMOTE)
         assert remote.status_code == 401
         assert "grvtmm_" not in remote.text
+        rebound = await local.get("/metrics", headers={"Host": "rebind.evil.example"})
+        assert rebound.status_code == 401 and "grvtmm_" not in rebound.text
+        v6 = await local.get("/metrics", headers={"Host": "[::1]"})
+        assert v6.status_code == 200
         token = (await login(local)).json()["token"]
         authorised = await local.get(
             "/metrics", headers={**REMOTE, "Authorization": f"Bearer {token}"}

@@ -32,10 +32,12 @@ def healthz() -> dict[str, bool]:
 
 @router.get("/metrics", tags=["system"], response_class=Response)
 def metrics(request: Request) -> Response:
-    """Prometheus metrics: open to loopback clients, otherwise login required."""
+    """Prometheus metrics: open to loopback clients that also name a loopback host, otherwise
+    login required (a web page whose name re-resolves to 127.0.0.1 sends its own Host)."""
     services = get_services(request)
     client = request.client.host if request.client else ""
-    if not is_loopback(client):
+    host = (request.url.hostname or "").strip("[]")
+    if not (is_loopback(client) and is_loopback(host)):
         authenticate(request)
     if services.metrics_renderer is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "metrics are not enabled")
