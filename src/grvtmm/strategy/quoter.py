@@ -11,6 +11,7 @@ ratio, and a hard cap on the worst-case position that always holds.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from grvtmm.core.book import OrderBook
 from grvtmm.core.clock import NS_PER_S
@@ -76,6 +77,8 @@ class AvellanedaStrategy:
             vol_halflife_s=config.vol_halflife_s,
             depth_ticks=config.depth_ticks,
         )
+        # Book updates go straight to the estimator (this runs on every book event).
+        self.on_book: Callable[[OrderBook, int], None] = self.estimator.on_book
         maker = float(fees.maker_rate)
         self._fee_rate = maker if config.fee_floor and maker > 0.0 else 0.0
         self._use_glft = config.model == "glft"
@@ -110,9 +113,6 @@ class AvellanedaStrategy:
         self._last_ask: Quote | None = None
 
     # ---- feeds ----------------------------------------------------------------------------
-    def on_book(self, book: OrderBook, now_ns: int) -> None:
-        self.estimator.on_book(book, now_ns)
-
     def on_trade(self, trade: Trade) -> None:
         self.estimator.on_trade(trade)
 
