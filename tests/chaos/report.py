@@ -21,6 +21,8 @@ ORDER = (
     "ws_drop",
     "ws_outage_halt",
     "sequence_gap",
+    "duplicate_frames",
+    "book_stream_refused",
     "rate_limit_storm",
     "server_error_burst",
     "error_after_execution",

@@ -16,6 +16,7 @@ from chaos.chaos_kit import Row, rig
 from fakes import eventually
 from fakes.grvt_helpers import mode, quoting_both_sides
 from grvtmm.core.clock import NS_PER_S
+from grvtmm.core.commands import PlaceOrder
 from grvtmm.core.events import (
     BookSnapshot,
     BreakerTripped,
@@ -132,6 +133,60 @@ async def test_sequence_gap(tmp_path: Path, chaos_row: Row) -> None:
             )
             assert "book_gap" in {w.code for w in r.recorder.of(EngineWarning)}
             chaos_row.notes["resubscribes"] = market.stream.stats.resubscribes
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
+
+
+@pytest.mark.chaos(
+    "duplicate_frames",
+    "book.d frames delivered twice (5 duplicates)",
+    "duplicates dropped by sequence number, no gap, no resubscribe; book stays valid",
+)
+async def test_duplicate_frames(tmp_path: Path, chaos_row: Row) -> None:
+    with anyio.fail_after(40):
+        async with rig(tmp_path) as r:
+            await r.start()
+            market = r.venue.market
+            assert market is not None
+            r.watch.start()
+            r.exchange.faults.duplicate_next_book = 5
+            chaos_row.recover_s = await r.recover(
+                lambda: market.stream.stats.duplicates >= 5 and quoting_both_sides(r.node), 15
+            )
+            assert market.stream.stats.gaps == 0 and market.stream.stats.resubscribes == 0
+            assert "book_gap" not in {w.code for w in r.recorder.of(EngineWarning)}
+            assert r.node.engine.book.valid
+            chaos_row.notes["duplicates_dropped"] = market.stream.stats.duplicates
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
+
+
+@pytest.mark.chaos(
+    "book_stream_refused",
+    "book.d subscription refused (JSON-RPC error 1002) after a resubscribe, for ~1 s",
+    "the venue reports book_ok=false and the engine quotes from the mini ticker; the book "
+    "stream is retried and restored; no orphan order",
+)
+async def test_book_stream_refused(tmp_path: Path, chaos_row: Row) -> None:
+    with anyio.fail_after(40):
+        async with rig(tmp_path, book_silence_s=0.3) as r:
+            await r.start()
+            market = r.venue.market
+            assert market is not None
+            r.exchange.faults.book_subscribe_error = True
+            r.exchange.faults.gap_next_book = 1  # the gap's resubscribe is refused
+            await eventually(lambda: not market.book_ok, 10)
+            placed = len(r.recorder.of(PlaceOrder))
+            await eventually(lambda: len(r.recorder.of(PlaceOrder)) > placed, 10)
+            assert not market.book_ok  # quoting went on from the ticker
+            assert r.node.engine.mode is EngineMode.RUNNING
+            r.exchange.faults.book_subscribe_error = False
+            r.watch.start()
+            chaos_row.recover_s = await r.recover(
+                lambda: market.book_ok and r.node.engine.book.valid and quoting_both_sides(r.node),
+                15,
+            )
+            chaos_row.notes["book_failures"] = market.book_failures
             await r.finish(chaos_row)
     assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
 
