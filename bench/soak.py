@@ -2,10 +2,14 @@
 
 The process builds exactly what `grvt-mm serve --mode demo` builds (`Server.setup`: synthetic
 market → SimVenue → Node → Engine, with the StoreWriter on a real SQLite file, the Monitor, the
-live-stream hub and the Telegram alerts as sinks) and runs the node on an asyncio event loop
-whose clock is the simulated clock: whenever every task is waiting, the loop jumps to the next
+live-stream hub and the Telegram alerts as sinks), starts the alerts and an open dashboard's
+per-second stream tick (status + summary, JSON-encoded) as the server does, and runs it all on
+an asyncio event loop whose clock is the simulated clock: whenever every task is waiting, the loop jumps to the next
 timer instead of sleeping, so a day of market time passes as fast as the CPU allows while every
-`asyncio.sleep`, timeout and pacing delay keeps its market-time meaning.
+`asyncio.sleep`, timeout and pacing delay keeps its market-time meaning. The HTTP server itself
+is not started (no client would talk to it). Simulated time also waits (in real time) while the
+store writer is more than `MAX_WRITER_BACKLOG` items behind: at 1× the writer idles most of the
+time, and without the hold the soak would only measure the writer's queue dropping rows.
 
 Every simulated hour it samples the process's resident memory (VmRSS), open file descriptors,
 asyncio tasks and threads. At the end it stops the engine (flatten), closes everything the way
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import math
@@ -36,6 +41,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+from grvtmm.api.deps import Services
+from grvtmm.api.routes.system import status_body
 from grvtmm.app import DEMO_START_NS
 from grvtmm.core.clock import NS_PER_S, SimClock
 from grvtmm.core.events import EngineMode, OrderFilled, StartRequested, StopRequested
@@ -240,6 +247,7 @@ class Soak:
         self.samples: list[Sample] = []
         self.report: dict[str, Any] = {}
         self.memory_growth: list[str] = []
+        self.dashboard_bytes = 0
         self._wall0 = time.perf_counter()
         self._fills: FillLog | None = None
         self._pending: Callable[[], int] = lambda: 0
@@ -259,6 +267,13 @@ class Soak:
         self.samples.append(s)
         print(json.dumps(s.row()), file=sys.stderr, flush=True)
 
+    async def _dashboard(self, services: Services) -> None:
+        """An open dashboard: every second, the live stream's tick message (status + summary)."""
+        while True:
+            await asyncio.sleep(1.0)
+            tick = {"status": status_body(services), "summary": services.monitor.summary()}
+            self.dashboard_bytes = len(json.dumps({"type": "tick", "data": tick}, default=str))
+
     async def run(self) -> None:
         clock = self.clock
         self.sample("before", 0)
@@ -274,8 +289,13 @@ class Soak:
         node.add_sink(fills)
         self._pending = lambda: writer.pending
         self.selector.hold = lambda: writer.pending > MAX_WRITER_BACKLOG
+        services = server.services
+        assert services is not None
         start_ns = clock.now_ns()
         node_task = asyncio.create_task(node.run(), name="node")
+        dashboard = asyncio.create_task(self._dashboard(services), name="soak.dashboard")
+        if server.alerts is not None:
+            server.alerts.start()
         await node.submit(StartRequested(ts_ns=start_ns, local_ns=start_ns, reason="soak start"))
         trace_from: tracemalloc.Snapshot | None = None
         for hour in range(1, math.floor(self.hours) + 1):
@@ -298,6 +318,9 @@ class Soak:
         final_mode = node.engine.mode.value
         cpu_by_thread = thread_cpu_s()
         summary = monitor.summary()
+        dashboard.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await dashboard
         await node.close()
         await node_task
         if server.alerts is not None:
@@ -324,6 +347,7 @@ class Soak:
             "fills": fills.fills,
             "volume": str(fills.volume),
             "held_s": round(self.selector.held_s, 2),
+            "dashboard_tick_bytes": self.dashboard_bytes,
             "cpu_by_thread_s": cpu_by_thread,
             "monitor": {
                 "fills": monitor.totals.fills,
@@ -344,6 +368,20 @@ class Soak:
                 "counts": writer.counts,
             },
         }
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """The curve as a Markdown table: hour → RSS, descriptors, tasks, threads, wall time."""
+    lines = [
+        "| phase | hour | RSS MB | fds | asyncio tasks | threads | fills so far | wall s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["curve"]:
+        lines.append(
+            f"| {r['phase']} | {r['hour']:g} | {r['rss_mb']:.1f} | {r['fds']} | {r['tasks']} "
+            f"| {len(r['threads'])} | {r['fills']:,} | {r['wall_s']:.0f} |"
+        )
+    return "\n".join(lines)
 
 
 def run_soak(hours: float, data_dir: Path, seed: int, *, trace_top: int = 0) -> dict[str, Any]:
@@ -381,7 +419,13 @@ def main(argv: list[str] | None = None) -> int:
         help="with tracemalloc (slow): report the N source lines whose memory grew most "
         "from hour 2 to the end",
     )
+    parser.add_argument(
+        "--table", type=Path, metavar="REPORT", help="print REPORT's curve as Markdown and exit"
+    )
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads(args.table.read_text(encoding="utf-8"))))
+        return 0
     if args.hours < 2:
         parser.error("--hours must be at least 2 (hour 2 is the warmed-up reference)")
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="grvtmm-soak-"))

@@ -27,7 +27,7 @@ HOURS = 24
 WARM_HOUR = 2
 """The reference reading: caches, bounded deques and SQLite's page cache are full by then."""
 TIMEOUT_S = 900
-RSS_GROWTH_MB = 8.0
+RSS_GROWTH_MB = 5.0
 """Allowed RSS growth from hour 2 to hour 24 (see docs/soak.md for the measured curve)."""
 NS_PER_S = 1_000_000_000
 SNAPSHOT_INTERVAL_S = 5  # WriterSettings.snapshot_interval_ns
