@@ -158,7 +158,7 @@ async def test_flatten_that_cannot_finish_alerts_stores_what_is_open_and_exits(
         finally:
             await proc.close()
         assert refuse.refused >= 1  # the flatten tried and was refused
-        alerts = [t for t in telegram.texts() if "shutdown_incomplete" in t]
+        alerts = [t for t in telegram.texts() if "not finished within 2 s" in t]
     assert code == EXIT_EXPOSED, proc.log()
     critical = logged(proc, "shutdown.flatten_incomplete")
     assert len(critical) == 1 and critical[0]["level"] == "CRITICAL"

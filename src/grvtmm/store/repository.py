@@ -255,11 +255,17 @@ class Store(BacktestJobs):
         with Session(self.engine) as session:
             return [(t, int(c), s) for t, c, s in session.execute(query)]
 
-    def unfinished_orders(self, symbol: str) -> list[tuple[OrderRecord, Decimal]]:
-        """Orders of `symbol` whose stored status is not final, each with its stored filled size
-        (what a process that died knew last)."""
-        query = select(OrderRow).where(
-            OrderRow.symbol == symbol, OrderRow.status.in_(["pending", "open", "partially_filled"])
+    def unfinished_orders(self, symbol: str, limit: int = 500) -> list[tuple[OrderRecord, Decimal]]:
+        """The newest `limit` orders of `symbol` whose stored status is not final, each with its
+        stored filled size (what a process that died knew last)."""
+        query = (
+            select(OrderRow)
+            .where(
+                OrderRow.symbol == symbol,
+                OrderRow.status.in_(["pending", "open", "partially_filled"]),
+            )
+            .order_by(OrderRow.created_ns.desc())
+            .limit(limit)
         )
         with Session(self.engine) as session:
             orders = [OrderRecord.of(r) for r in session.scalars(query)]
