@@ -8,13 +8,13 @@ STAMP := $(VENV)/.installed
 HBT_STAMP := .venv-hbt/.installed
 
 .PHONY: setup run demo test lint typecheck contracts unit bench clean system-deps \
-	web-build web-test e2e api-client api-client-check
+	web-build web-test e2e api-client api-client-check audit audit-report
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade pip setuptools
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
@@ -29,6 +29,15 @@ system-deps:
 	  echo "installing PostgreSQL (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
+
+# nginx unpacked (not installed: no service is started) so the deployment test can run
+# `nginx -t` on the example site.
+NGINX_BIN := .cache/nginx/usr/sbin/nginx
+$(NGINX_BIN):
+	mkdir -p .cache
+	cd .cache && (apt-get download -qq nginx 2>/dev/null || \
+	  (apt-get update -qq && apt-get download -qq nginx)) \
+	  && dpkg-deb -x nginx_*.deb nginx && rm -f nginx_*.deb
 
 # The dashboard (web/): npm dependencies, the production build served at /, tests.
 WEB_STAMP := web/node_modules/.installed
@@ -73,13 +82,25 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports
 
-unit: $(STAMP) $(HBT_STAMP) system-deps
+unit: $(STAMP) $(HBT_STAMP) system-deps $(NGINX_BIN)
 	$(VENV)/bin/pytest -q
 
-test: lint typecheck contracts unit web-test e2e
+# Dependency audit (pip-audit over the venv, npm audit over the shipped web packages):
+# exit 1 = vulnerabilities to fix, 2 = the advisory services could not be reached.
+audit: $(STAMP) $(WEB_STAMP)
+	scripts/audit.sh
+
+# In `make test`: found vulnerabilities fail the run; an unreachable advisory service is
+# reported loudly (nothing proven either way) and does not.
+audit-report: $(STAMP) $(WEB_STAMP)
+	@scripts/audit.sh; rc=$$?; \
+	if [ $$rc -eq 1 ]; then exit 1; fi; \
+	if [ $$rc -eq 2 ]; then echo "audit-report: advisory services unreachable from this machine; run 'make audit' where they are"; fi
+
+test: lint typecheck contracts unit web-test e2e audit-report
 
 bench: $(STAMP) $(HBT_STAMP)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .venv-hbt web/node_modules src/grvtmm/static .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-hbt web/node_modules src/grvtmm/static .mypy_cache .pytest_cache .ruff_cache .cache
