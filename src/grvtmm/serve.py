@@ -2,7 +2,8 @@
 live stream and API in one event loop, with a bounded graceful shutdown.
 
 Shutdown: the first SIGTERM/SIGINT stops the engine (quotes cancelled, position flattened) within
-`Settings.shutdown_timeout_s`, then persists and exits 0. A second signal cuts the flatten short:
+`Settings.shutdown_timeout_s`, then persists (within `CLOSE_BUDGET_S` more) and exits 0. HTTP
+stops taking requests at once. A second signal cuts the flatten short:
 one cancel-all goes to the venue (waited for up to `FORCED_CANCEL_S`), then the process persists
 and exits. Whenever a position or open orders are left (flatten not done within the bound, or
 cut short), a CRITICAL log line, a CRITICAL Telegram alert and a stored engine event
@@ -74,7 +75,10 @@ EXIT_EXPOSED = 3
 """Exit status when the shutdown left a position or open orders (see the module docstring)."""
 FORCED_CANCEL_S = 5.0
 """A second signal: how long to wait for the cancel-all to be confirmed before exiting."""
-CLOSE_TIMEOUT_S = 10.0
+CLOSE_BUDGET_S = 20.0
+"""After the flatten: the time closing the venue, HTTP, alerts (flush) and the store (drain) may
+take together. A stop therefore takes at most `shutdown_timeout_s` + this (service managers'
+stop timeouts must be longer)."""
 RECOVERY_LOOKBACK_NS = 60 * NS_PER_S
 """Fill history is read from this long before the last stored fill (clock skew, same-ns fills);
 fills already stored are recognised by trade id and not reported twice."""
@@ -478,17 +482,18 @@ class Server:
                 )
                 self._report_open(why)
                 code = EXIT_EXPOSED
-        await self._bounded(node.close(), "node")
+        close_by = self.clock.now_ns() + int(CLOSE_BUDGET_S * NS_PER_S)
+        await self._bounded(node.close(), "node", close_by)
         with contextlib.suppress(asyncio.CancelledError):
             if node_task.done():
                 await node_task
-        await self._bounded(_settle(serve_task), "http")
+        await self._bounded(_settle(serve_task), "http", close_by)
         if self.alerts is not None:
-            await self._bounded(self.alerts.close(), "alerts")
+            await self._bounded(self.alerts.close(), "alerts", close_by)
         if self.jobs is not None:
             await asyncio.to_thread(self.jobs.close)
         if self.writer is not None:
-            await asyncio.to_thread(self.writer.close, CLOSE_TIMEOUT_S)
+            await asyncio.to_thread(self.writer.close, self._left_s(close_by))
             session_id = self.writer.session_id
             if code != EXIT_OK and session_id is not None and self.store is not None:
                 # this process trades no more: the session ends here, exposure or not
@@ -571,12 +576,17 @@ class Server:
             if alert is not None:
                 self.alerts.notify(alert)
 
-    async def _bounded(self, work: Awaitable[None], what: str) -> None:
+    def _left_s(self, deadline_ns: int) -> float:
+        """Seconds until `deadline_ns`, at least a moment (each step gets a chance)."""
+        return max(0.5, (deadline_ns - self.clock.now_ns()) / NS_PER_S)
+
+    async def _bounded(self, work: Awaitable[None], what: str, deadline_ns: int) -> None:
+        timeout_s = self._left_s(deadline_ns)
         try:
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            async with asyncio.timeout(timeout_s):
                 await work
         except TimeoutError:
-            log.error("shutdown.close_timeout", extra={"what": what, "timeout_s": CLOSE_TIMEOUT_S})
+            log.error("shutdown.close_timeout", extra={"what": what, "timeout_s": timeout_s})
 
     def request_exit(self) -> None:
         """Begin the graceful shutdown (what the first SIGTERM/SIGINT does)."""
