@@ -107,12 +107,16 @@ def iter_chunks(path: Path, rows: int) -> Iterator[tuple[int, Rows]]:
 
 
 def _on_grid(values: npt.NDArray[np.float64], unit: float) -> tuple[IntArray, npt.NDArray[Any]]:
-    """Nearest integer multiples of `unit`, and a mask of finite values off the grid."""
+    """Nearest integer multiples of `unit` (0 for non-finite values), and a mask of finite
+    values off the grid."""
     x = values / unit
     nearest = np.rint(x)
     with np.errstate(invalid="ignore"):
         off = np.abs(x - nearest) > GRID_TOL
-    return np.nan_to_num(nearest).astype(np.int64), off
+    finite = np.isfinite(nearest)
+    if not finite.all():
+        nearest[~finite] = 0.0
+    return nearest.astype(np.int64), off
 
 
 class _Book:
@@ -187,8 +191,11 @@ class _Converter:
         self.book = _Book()
         self.last_ts = -(1 << 62)
 
-    def check(self, path: Path, rows: Rows, index: npt.NDArray[np.int64]) -> None:
-        """Validate types, order and the price/size grid of kept rows (index = file rows)."""
+    def check(
+        self, path: Path, rows: Rows, index: npt.NDArray[np.int64]
+    ) -> tuple[IntArray, IntArray]:
+        """Validate types, order and the price/size grid of kept rows (index = file rows);
+        returns their prices in ticks and sizes in lots."""
         typ = rows["ev"] & 0xFF
         known = ((typ >= DEPTH_EVENT) & (typ <= DEPTH_BBO_EVENT)) | (typ >= CUSTOM_EVENT_MIN)
         ts = rows["exch_ts"]
@@ -199,8 +206,8 @@ class _Converter:
             (_flag_at(back + 1, len(ts)), "exchange times in non-decreasing order"),
         ]
         level = (typ != DEPTH_CLEAR_EVENT) & (typ < CUSTOM_EVENT_MIN)
-        _, px_off = _on_grid(rows["px"], self.tick)
-        _, qty_off = _on_grid(rows["qty"], self.lot)
+        ticks, px_off = _on_grid(rows["px"], self.tick)
+        lots, qty_off = _on_grid(rows["qty"], self.lot)
         bad.append((px_off & (typ < CUSTOM_EVENT_MIN), f"prices within {GRID_TOL} of a tick"))
         bad.append((level & (qty_off | ~(rows["qty"] >= 0)), f"sizes within {GRID_TOL} of a lot"))
         bad.append((level & ~(rows["px"] > 0), "positive prices"))
@@ -213,15 +220,19 @@ class _Converter:
                 raise DataFormatError(path, None, f"{what} (row {row})", got=_row(rows[hit[0]]))
         if len(ts):
             self.last_ts = int(ts[-1])
+        return ticks, lots
 
     def events(
         self,
         rows: Rows,
+        ticks: IntArray,
+        lots: IntArray,
         cls: npt.NDArray[np.int8] | None = None,
         starts: npt.NDArray[np.intp] | None = None,
     ) -> list[Event]:
-        """Events of complete groups of kept rows, in order (`cls` and `starts`: the rows'
-        `classes` and `group_starts` when already known).
+        """Events of complete groups of kept rows, in order (`ticks`, `lots`: their prices and
+        sizes from `check`; `cls` and `starts`: their `classes` and `group_starts` when
+        already known).
 
         Trades and the usual deltas (all bids before all asks) are built in bulk; only
         snapshots and deltas with interleaved sides take a per-group path.
@@ -238,8 +249,6 @@ class _Converter:
         ends[-1:] = n
         kind = cls[starts]
         splits = bid_splits(ev, starts)
-        ticks, _ = _on_grid(rows["px"], self.tick)
-        lots, _ = _on_grid(rows["qty"], self.lot)
         exch = rows["exch_ts"]
         local = rows["local_ts"]
         symbol = self.symbol
@@ -432,6 +441,8 @@ def _event_chunks(
 ) -> Generator[list[Event], None, None]:
     conv = _Converter(instrument, stats)
     carry: Rows | None = None
+    carry_ticks: IntArray = np.zeros(0, dtype=np.int64)
+    carry_lots: IntArray = np.zeros(0, dtype=np.int64)
     exch_only = 0
     local_only = 0
     for path in paths:
@@ -444,19 +455,24 @@ def _event_chunks(
             stats.skipped += int(np.count_nonzero(~exch & ~local))
             stats.lines += len(chunk)
             kept = chunk[exch]
-            conv.check(path, kept, first + np.flatnonzero(exch))
-            rows = kept if carry is None else np.concatenate([carry, kept])
+            ticks, lots = conv.check(path, kept, first + np.flatnonzero(exch))
+            if carry is None:
+                rows = kept
+            else:
+                rows = np.concatenate([carry, kept])
+                ticks = np.concatenate([carry_ticks, ticks])
+                lots = np.concatenate([carry_lots, lots])
             if len(rows) == 0:
                 continue
             # The last group stays behind: the next chunk may continue it.
             cls = classes(rows)
             starts = group_starts(rows, cls)
             cut = int(starts[-1])
-            carry = rows[cut:]
+            carry, carry_ticks, carry_lots = rows[cut:], ticks[cut:], lots[cut:]
             if cut:
-                yield conv.events(rows[:cut], cls[:cut], starts[:-1])
+                yield conv.events(rows[:cut], ticks[:cut], lots[:cut], cls[:cut], starts[:-1])
     if carry is not None:
-        yield conv.events(carry)
+        yield conv.events(carry, carry_ticks, carry_lots)
     if exch_only != local_only:
         raise DataFormatError(
             paths[-1],
