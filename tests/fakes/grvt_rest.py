@@ -197,7 +197,7 @@ class RestEndpoints:
                 raise ApiError(404, 1004, "Data Not Found")
             return {"result": ex.order_json(rec)}
         if name == "v1/positions":
-            return {"result": [ex.position_json()] if ex.matching.position_lots else []}
+            return {"result": [ex.position_json()] if ex.position_lots else []}
         if name == "v1/account_summary":
             return {"result": ex.account_json()}
         if name == "v1/fill_history":
