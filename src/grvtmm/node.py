@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from grvtmm.core.clock import NS_PER_S, Clock
 from grvtmm.core.commands import CancelAll, Command, PlaceOrder, Reconcile
-from grvtmm.core.events import Event, HaltRequested, OrderRejected, Timer
+from grvtmm.core.events import Event, HaltRequested, OrderRejected, ReconcileSnapshot, Timer
 from grvtmm.core.sinks import Sink
 from grvtmm.engine.engine import Engine, EngineSnapshot
 from grvtmm.venues.base import Venue
@@ -19,6 +19,7 @@ from grvtmm.venues.base import Venue
 log = logging.getLogger(__name__)
 
 _STOP = object()
+STARTUP_RECONCILE_RETRY_NS = 5 * NS_PER_S
 
 
 class Node:
@@ -47,6 +48,8 @@ class Node:
         self._running = False
         self._done = asyncio.Event()
         self._no_new_orders = False
+        self._reconciled = not reconcile_on_connect
+        self._reconcile_sent_ns = 0
 
     # ---- public API ---------------------------------------------------------------------
     async def submit(self, event: Event) -> None:
@@ -74,8 +77,7 @@ class Node:
             if self.reconcile_on_connect:
                 # Before anything else: the venue's open orders, position and missed fills. The
                 # engine cancels every open order it does not know (left by an earlier process).
-                now = self.clock.now_ns()
-                await self.venue.execute(Reconcile(ts_ns=now, symbol=self.engine.instrument.symbol))
+                await self._startup_reconcile()
             self._tasks = [
                 asyncio.create_task(self._pump(), name="node.pump"),
                 asyncio.create_task(self._timers(), name="node.timers"),
@@ -144,8 +146,21 @@ class Node:
             if isinstance(item, Event):
                 await self._handle(item)
 
+    async def _startup_reconcile(self) -> None:
+        now = self.clock.now_ns()
+        self._reconcile_sent_ns = now
+        await self.venue.execute(Reconcile(ts_ns=now, symbol=self.engine.instrument.symbol))
+
     async def _handle(self, event: Event) -> None:
         self.events_processed += 1
+        if not self._reconciled:
+            if isinstance(event, ReconcileSnapshot):
+                self._reconciled = True
+            elif (
+                isinstance(event, Timer)
+                and event.local_ns - self._reconcile_sent_ns >= STARTUP_RECONCILE_RETRY_NS
+            ):
+                await self._startup_reconcile()  # the first one failed: until one succeeds
         try:
             commands = self.engine.on_event(event)
         except Exception:

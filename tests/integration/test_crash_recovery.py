@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from fakes.grvt_exchange import ApiError
 from fakes.grvt_helpers import FAST, INST
 from fakes.grvt_server import FakeGrvtServer
 from fakes.serve_process import CSRF, ServeProcess, live_env, trade_from_another_client, wait_for
@@ -42,6 +43,23 @@ FAR = {"half_spread_ticks": 400.0, "price_tolerance_ticks": 20}
 async def fake_grvt() -> AsyncIterator[FakeGrvtServer]:
     async with FakeGrvtServer(INST, params=FAST) as server:
         yield server
+
+
+class FailOpenOrders:
+    """The fake server answers the next `count` open-order queries with an error (the first
+    reconcile after the restart fails and has to be repeated)."""
+
+    def __init__(self, server: FakeGrvtServer, count: int) -> None:
+        self.queries = server._queries
+        self.count = count
+        server._queries = self  # type: ignore[method-assign]
+
+    def __call__(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        if name == "v1/open_orders" and self.count > 0:
+            self.count -= 1
+            raise ApiError(404, 1004, "Data Not Found")
+        result: dict[str, Any] = self.queries(name, body)
+        return result
 
 
 def open_cids(server: FakeGrvtServer) -> set[int]:
@@ -119,6 +137,7 @@ async def test_kill_9_then_restart_reconciles_before_quoting(
     created_before_restart = len(server.exchange.records)
     fills_before_restart = set(fake_trade_ids(server))
 
+    failing = FailOpenOrders(server, 1) if dead_man == "disarmed" else None
     second = ServeProcess(data, mode="live", env=env)
     try:
         await second.start()
@@ -140,6 +159,9 @@ async def test_kill_9_then_restart_reconciles_before_quoting(
         assert {after["orders"][cid] for cid in orphans} == {"canceled"}
         warnings = [d for k, d in after["events"] if k == "warning"]
         assert any(d.get("code") == "unclean_shutdown" for d in warnings)
+        if failing is not None:  # the failed startup reconcile was repeated
+            assert failing.count == 0
+            assert any(d.get("detail", "").startswith("Reconcile:") for d in warnings)
         assert all(s.ended_at_ns is not None for s in after["sessions"])
 
         # the operator starts again: reconcile → running → quoting
