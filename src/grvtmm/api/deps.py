@@ -18,6 +18,7 @@ from grvtmm.api.auth import (
 )
 from grvtmm.api.state import ConfigState
 from grvtmm.core.clock import Clock
+from grvtmm.monitor.venue_diagnostics import VenueDiagnostics
 from grvtmm.node import Node
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -56,6 +57,9 @@ class Services:
     jobs: Any = None
     """Backtest job runner (`grvtmm.backtest.jobs.JobRunner`); None: jobs disabled."""
     status_extra: Callable[[], dict[str, Any]] = field(default=lambda: {})
+    venue_diagnostics: VenueDiagnostics | None = None
+    """The venue's connection counters (retries, rate limits, reconnects, gaps, ...), shown in
+    the status's `venue` section; None: the venue keeps none (demo)."""
     version: str = "0.1.0"
 
 

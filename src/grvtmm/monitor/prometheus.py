@@ -3,6 +3,13 @@
 Counters (`*_total`) count since the process started and never reset; gauges show the current
 session (they restart at each session start). Money is in quote currency (USDT). Unknown
 gauge values are exported as NaN.
+
+With a venue that keeps connection counters (`grvtmm.monitor.venue_diagnostics`), the
+`grvtmm_venue_*` families export them: `grvtmm_venue_http_<counter>_total`,
+`grvtmm_venue_http_error_codes_total{code}`, `grvtmm_venue_stream_<counter>_total{stream}`
+(`market`, `private`), `grvtmm_venue_duplicate_fills_total`, `grvtmm_venue_parse_errors_total`
+and the gauge `grvtmm_venue_book_ok` (0 while quoting from the ticker only). They count since the
+venue was built, like the venue's own counters. Without such a venue they are absent.
 """
 
 from __future__ import annotations
@@ -18,6 +25,13 @@ from prometheus_client.registry import Collector
 from grvtmm.core.events import EngineMode
 from grvtmm.monitor.metrics import Monitor
 from grvtmm.monitor.summary import REQUOTE_REASONS
+from grvtmm.monitor.venue_diagnostics import (
+    HTTP_COUNTERS,
+    SCALARS,
+    STREAM_COUNTERS,
+    VenueDiagnostics,
+    venue_section,
+)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The Content-Type header for `render`'s output."""
@@ -53,15 +67,22 @@ def _f(value: Any) -> float:
 class MonitorCollector(Collector):
     """Reads the monitor (and the sinks' drop counters) at each scrape."""
 
-    def __init__(self, monitor: Monitor, sink_drops: SinkDrops | None = None) -> None:
+    def __init__(
+        self,
+        monitor: Monitor,
+        sink_drops: SinkDrops | None = None,
+        venue_diagnostics: VenueDiagnostics | None = None,
+    ) -> None:
         self.monitor = monitor
         self.sink_drops = sink_drops
+        self.venue_diagnostics = venue_diagnostics
 
     def collect(self) -> Iterable[Metric]:
         summary = self.monitor.summary()
         yield from self._counters()
         yield from self._session(summary)
         yield from self._labelled(summary)
+        yield from _venue(venue_section(self.venue_diagnostics))
 
     def _counters(self) -> Iterable[Metric]:
         t = self.monitor.totals
@@ -141,6 +162,36 @@ class MonitorCollector(Collector):
         )
 
 
+def _venue(section: Mapping[str, Any] | None) -> Iterable[Metric]:
+    if section is None:
+        return
+    http = section.get("http")
+    if http is not None:
+        for name, doc in HTTP_COUNTERS:
+            yield CounterMetricFamily(f"grvtmm_venue_http_{name}", doc, http[name])
+        yield _counter(
+            "venue_http_error_codes",
+            "Failed REST answers, by GRVT error code",
+            "code",
+            http["codes"],
+        )
+    streams: Mapping[str, Mapping[str, int]] = section["streams"]
+    for name, doc in STREAM_COUNTERS:
+        family = CounterMetricFamily(f"grvtmm_venue_stream_{name}", doc, labels=["stream"])
+        for stream, counts in streams.items():
+            family.add_metric([stream], counts[name])
+        yield family
+    for name, doc in SCALARS:
+        if name in section:
+            yield CounterMetricFamily(f"grvtmm_venue_{name}", doc, section[name])
+    if section["book_ok"] is not None:
+        yield GaugeMetricFamily(
+            "grvtmm_venue_book_ok",
+            "1 while the order-book stream is usable, 0 while quoting from the ticker only",
+            1.0 if section["book_ok"] else 0.0,
+        )
+
+
 def _counter(name: str, doc: str, label: str, counts: Mapping[str, int]) -> CounterMetricFamily:
     family = CounterMetricFamily(f"grvtmm_{name}", doc, labels=[label])
     for key, count in sorted(counts.items()):
@@ -148,10 +199,15 @@ def _counter(name: str, doc: str, label: str, counts: Mapping[str, int]) -> Coun
     return family
 
 
-def build_registry(monitor: Monitor, sink_drops: SinkDrops | None = None) -> CollectorRegistry:
-    """A fresh registry holding only this monitor's collector (never the global default)."""
+def build_registry(
+    monitor: Monitor,
+    sink_drops: SinkDrops | None = None,
+    venue_diagnostics: VenueDiagnostics | None = None,
+) -> CollectorRegistry:
+    """A fresh registry holding only this monitor's collector (never the global default);
+    `venue_diagnostics` adds the venue's connection counters (`grvtmm_venue_*`)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(MonitorCollector(monitor, sink_drops))
+    registry.register(MonitorCollector(monitor, sink_drops, venue_diagnostics))
     return registry
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from decimal import Decimal
+from typing import Any
 
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,6 +27,9 @@ from grvtmm.core.events import (
 from grvtmm.core.types import Instrument, Side
 from grvtmm.monitor.metrics import Monitor
 from grvtmm.monitor.prometheus import CONTENT_TYPE, build_registry, render
+from grvtmm.monitor.venue_diagnostics import HTTP_COUNTERS, STREAM_COUNTERS, venue_section
+from grvtmm.venues.grvt.http import HttpStats
+from grvtmm.venues.grvt.ws import StreamStats
 
 INST = Instrument("BNB_USDT_Perp", Decimal("0.01"), Decimal("0.01"), Decimal("0.01"))
 T0 = 1_767_225_600 * NS_PER_S
@@ -137,3 +143,106 @@ def test_each_monitor_has_its_own_registry() -> None:
     assert _samples(text_b)[("grvtmm_fills_total", ())] == 0
     assert "grvtmm_" not in render(REGISTRY).decode()
     assert CONTENT_TYPE.startswith("text/plain")
+
+
+def _venue_counters() -> tuple[HttpStats, StreamStats, StreamStats, dict[str, Any]]:
+    """Counters shaped as the GRVT venue's `diagnostics()` answers them."""
+    http = HttpStats(requests=40, retries=3, rate_limited=2, server_errors=1, logins=1,
+                     relogins=1, codes={1006: 2, 5000: 1})  # fmt: skip
+    market = StreamStats(connects=2, disconnects=1, resubscribes=3, gaps=1, duplicates=4,
+                         frames=900, last_frame_ns={("v1.book.d", INST.symbol): T0})  # fmt: skip
+    private = StreamStats(connects=1, frames=12)
+    raw: dict[str, Any] = {"http": http, "market": market, "private": private,
+                           "book_ok": False, "duplicate_fills": 1}  # fmt: skip
+    return http, market, private, raw
+
+
+def test_venue_counters_are_exported_with_stable_names_and_labels() -> None:
+    monitor, _ = _scripted_monitor()
+    _, _, _, raw = _venue_counters()
+    v = _samples(render(build_registry(monitor, venue_diagnostics=lambda: raw)).decode())
+    assert v[("grvtmm_venue_http_requests_total", ())] == 40
+    assert v[("grvtmm_venue_http_retries_total", ())] == 3
+    assert v[("grvtmm_venue_http_rate_limited_total", ())] == 2
+    assert v[("grvtmm_venue_http_server_errors_total", ())] == 1
+    assert v[("grvtmm_venue_http_relogins_total", ())] == 1
+    assert v[("grvtmm_venue_http_timeouts_total", ())] == 0
+    assert v[("grvtmm_venue_http_error_codes_total", (("code", "1006"),))] == 2
+    assert v[("grvtmm_venue_http_error_codes_total", (("code", "5000"),))] == 1
+    assert v[("grvtmm_venue_stream_connects_total", (("stream", "market"),))] == 2
+    assert v[("grvtmm_venue_stream_connects_total", (("stream", "private"),))] == 1
+    assert v[("grvtmm_venue_stream_disconnects_total", (("stream", "market"),))] == 1
+    assert v[("grvtmm_venue_stream_resubscribes_total", (("stream", "market"),))] == 3
+    assert v[("grvtmm_venue_stream_gaps_total", (("stream", "market"),))] == 1
+    assert v[("grvtmm_venue_stream_duplicates_total", (("stream", "market"),))] == 4
+    assert v[("grvtmm_venue_stream_frames_total", (("stream", "private"),))] == 12
+    assert v[("grvtmm_venue_duplicate_fills_total", ())] == 1
+    assert v[("grvtmm_venue_book_ok", ())] == 0
+    assert ("grvtmm_venue_parse_errors_total", ()) not in v  # the live venue keeps none
+
+
+def test_venue_counters_are_read_at_each_scrape() -> None:
+    monitor, _ = _scripted_monitor()
+    http, market, _, raw = _venue_counters()
+    registry = build_registry(monitor, venue_diagnostics=lambda: raw)
+    before = _samples(render(registry).decode())
+    http.retries += 1
+    market.disconnects += 1
+    raw["book_ok"] = True
+    after = _samples(render(registry).decode())
+    assert after[("grvtmm_venue_http_retries_total", ())] == 4
+    assert before[("grvtmm_venue_http_retries_total", ())] == 3
+    assert after[("grvtmm_venue_stream_disconnects_total", (("stream", "market"),))] == 2
+    assert after[("grvtmm_venue_book_ok", ())] == 1
+
+
+def test_venue_families_are_absent_without_a_provider_or_when_it_fails() -> None:
+    monitor, _ = _scripted_monitor()
+
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("venue gone")
+
+    for provider in (None, broken):
+        text = render(build_registry(monitor, venue_diagnostics=provider)).decode()
+        names = {f.name for f in text_string_to_metric_families(text)}
+        assert not {n for n in names if n.startswith(("grvtmm_venue_http", "grvtmm_venue_stream"))}
+        assert "grvtmm_venue_book_ok" not in names
+        assert "grvtmm_fills" in names  # the monitor's own figures still export
+
+
+def test_venue_families_have_the_prefix_and_a_help_text() -> None:
+    monitor, _ = _scripted_monitor()
+    _, _, _, raw = _venue_counters()
+    text = render(build_registry(monitor, venue_diagnostics=lambda: raw)).decode()
+    venue = [f for f in text_string_to_metric_families(text) if f.name.startswith("grvtmm_venue_")]
+    assert len(venue) >= len(HTTP_COUNTERS) + len(STREAM_COUNTERS) + 3
+    assert all(f.documentation for f in venue)
+
+
+def test_the_listed_counters_are_the_venue_stats_fields() -> None:
+    """A renamed venue counter must not silently export as 0."""
+    http_fields = {f.name for f in dataclasses.fields(HttpStats)}
+    stream_fields = {f.name for f in dataclasses.fields(StreamStats)}
+    assert {name for name, _ in HTTP_COUNTERS} == http_fields - {"codes"}
+    assert {name for name, _ in STREAM_COUNTERS} == stream_fields - {"last_frame_ns"}
+
+
+def test_venue_section_is_plain_json_for_the_status() -> None:
+    _, _, _, raw = _venue_counters()
+    section = venue_section(lambda: raw)
+    assert section is not None
+    assert json.loads(json.dumps(section)) == section
+    assert section["http"]["codes"] == {"1006": 2, "5000": 1}
+    assert section["http"]["rate_limited"] == 2
+    assert set(section["streams"]) == {"market", "private"}
+    assert section["streams"]["market"]["gaps"] == 1
+    assert "last_frame_ns" not in section["streams"]["market"]
+    assert section["book_ok"] is False
+    assert section["duplicate_fills"] == 1
+    paper = venue_section(lambda: {"http": {"requests": 3}, "market": raw["market"],
+                                   "book_ok": True, "parse_errors": 2})  # fmt: skip
+    assert paper is not None
+    assert set(paper["streams"]) == {"market"}
+    assert paper["http"]["requests"] == 3 and paper["http"]["codes"] == {}
+    assert paper["parse_errors"] == 2 and "duplicate_fills" not in paper
+    assert venue_section(None) is None

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from grvtmm.api.auth import COOKIE_NAME
 from grvtmm.api.deps import AuthDep, ServicesDep, authenticate, get_services
 from grvtmm.api.views import engine_view
+from grvtmm.monitor.venue_diagnostics import venue_section
 from grvtmm.settings import is_loopback
 
 router = APIRouter()
@@ -123,11 +124,16 @@ def status_body(services: Any) -> dict[str, Any]:
         "version": services.version,
         "engine": view,
         "notices": notices,
+        "venue": venue_section(getattr(services, "venue_diagnostics", None)),
         **extra,
     }
 
 
 @router.get("/api/status", tags=["system"])
 def get_status(_: AuthDep, services: ServicesDep) -> dict[str, Any]:
-    """Trading mode (demo/paper/live), engine state, connectivity and plain-language notices."""
+    """Trading mode (demo/paper/live), engine state, connectivity and plain-language notices.
+
+    `venue` holds the venue connection's counters (REST requests, retries, rate-limit answers,
+    logins; per WebSocket stream reconnects, gaps, resubscribes; book usable or ticker-only),
+    or null when the venue keeps none (demo)."""
     return status_body(services)
