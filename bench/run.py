@@ -10,6 +10,7 @@ HERE = Path(__file__).resolve().parent
 BENCHES = [
     ["bench_engine.py", "--duration", "1800"],
     ["bench_signing.py", "--orders", "3000", "--warmup", "300"],
+    ["bench_book.py"],
     ["bench_backtest.py", "--repeat", "3"],
     ["bench_stream.py", "--clients", "50", "--seconds", "30"],
 ]
