@@ -129,15 +129,24 @@ class QuotingMixin:
     def _publish_target(self, now: int, target: QuoteTarget) -> None:
         bid = target.bid
         ask = target.ask
-        d = target.diagnostics
         book = self.book
+        bid_ticks = bid.price_ticks if bid else 0
+        bid_lots = bid.size_lots if bid else 0
+        ask_ticks = ask.price_ticks if ask else 0
+        ask_lots = ask.size_lots if ask else 0
         mid = (book.best_bid + book.best_ask) * 0.5  # book.mid_ticks()
-        self._notices.append(
-            ev.QuoteUpdated(
-                bid.price_ticks if bid else 0,
-                bid.size_lots if bid else 0,
-                ask.price_ticks if ask else 0,
-                ask.size_lots if ask else 0,
+        d = target.diagnostics
+        if d is None:
+            reason = target.reason
+            notice = ev.QuoteUpdated(
+                bid_ticks, bid_lots, ask_ticks, ask_lots, mid, reason, ts_ns=now, local_ns=now
+            )
+        else:
+            notice = ev.QuoteUpdated(
+                bid_ticks,
+                bid_lots,
+                ask_ticks,
+                ask_lots,
                 mid,
                 target.reason,
                 d.one_sided,
@@ -149,18 +158,7 @@ class QuotingMixin:
                 ts_ns=now,
                 local_ns=now,
             )
-            if d is not None
-            else ev.QuoteUpdated(
-                bid.price_ticks if bid else 0,
-                bid.size_lots if bid else 0,
-                ask.price_ticks if ask else 0,
-                ask.size_lots if ask else 0,
-                mid,
-                target.reason,
-                ts_ns=now,
-                local_ns=now,
-            )
-        )
+        self._notices.append(notice)
 
     def _place(
         self,
