@@ -163,18 +163,23 @@ def serve(
 def set_password(
     data_dir: Annotated[Path | None, typer.Option(help="where the password hash lives")] = None,
 ) -> None:
-    """Set the operator password (asked twice, never echoed; stored as an argon2 hash)."""
-    from grvtmm.api.auth import PasswordError, PasswordFile
+    """Set the operator password (asked twice, never echoed; stored as an argon2 hash).
+
+    Every existing session ends: browsers and scripts log in again with the new password, also
+    on a server that is running now (it refuses their tokens from the next request on)."""
+    from grvtmm.api.auth import PasswordError, PasswordFile, end_sessions
     from grvtmm.settings import Settings
 
     settings = Settings(**({"data_dir": data_dir} if data_dir else {}))  # type: ignore[arg-type]
     password = typer.prompt("New operator password", hide_input=True, confirmation_prompt=True)
+    passwords = PasswordFile(settings.data_dir / "admin_password.argon2")
     try:
-        PasswordFile(settings.data_dir / "admin_password.argon2").set(password)
+        passwords.set(password)
     except PasswordError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    console.print(f"password set in {settings.data_dir / 'admin_password.argon2'}")
+    end_sessions(passwords)
+    console.print(f"password set in {passwords.path}; all operator sessions ended")
 
 
 @app.command()
