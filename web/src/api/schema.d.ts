@@ -245,7 +245,8 @@ export interface paths {
         /**
          * Put Strategy
          * @description Change any subset of the parameters; 422 names the offending field; the symbol cannot
-         *     change while running (409).
+         *     change while running (409). A new symbol set while stopped is stored and applies at the
+         *     next process start; until then starting is refused and the status says why.
          */
         put: operations["put_strategy_api_config_strategy_put"];
         post?: never;
@@ -406,6 +407,10 @@ export interface paths {
         /**
          * Get Status
          * @description Trading mode (demo/paper/live), engine state, connectivity and plain-language notices.
+         *
+         *     `venue` holds the venue connection's counters (REST requests, retries, rate-limit answers,
+         *     logins; per WebSocket stream reconnects, gaps, resubscribes; book usable or ticker-only),
+         *     or null when the venue keeps none (demo).
          */
         get: operations["get_status_api_status_get"];
         put?: never;
@@ -445,7 +450,8 @@ export interface paths {
         };
         /**
          * Metrics
-         * @description Prometheus metrics: open to loopback clients, otherwise login required.
+         * @description Prometheus metrics: open to loopback clients that also name a loopback host, otherwise
+         *     login required (a web page whose name re-resolves to 127.0.0.1 sends its own Host).
          */
         get: operations["metrics_metrics_get"];
         put?: never;

@@ -58,6 +58,41 @@ export interface EngineView {
   last_market_ns: number | null;
 }
 
+/** REST client counters since the venue was built (`codes`: failed answers by GRVT code). */
+export interface HttpCounters {
+  requests: number;
+  retries: number;
+  rate_limited: number;
+  server_errors: number;
+  timeouts: number;
+  disconnects: number;
+  logins: number;
+  relogins: number;
+  failures: number;
+  codes: Record<string, number>;
+}
+
+/** One WebSocket stream's counters since the venue was built. */
+export interface StreamCounters {
+  connects: number;
+  disconnects: number;
+  resubscribes: number;
+  gaps: number;
+  duplicates: number;
+  stale: number;
+  rpc_errors: number;
+  frames: number;
+}
+
+/** The venue connection's counters; `streams` by name (`market`, `private`). */
+export interface VenueDiagnostics {
+  http?: HttpCounters;
+  streams: Record<string, StreamCounters>;
+  book_ok: boolean | null;
+  duplicate_fills?: number;
+  parse_errors?: number;
+}
+
 export interface Status {
   mode: TradingMode;
   version: string;
@@ -65,6 +100,8 @@ export interface Status {
   notices: string[];
   start_blocker?: string;
   symbol?: string;
+  /** null (or absent) when the venue keeps no counters (demo). */
+  venue?: VenueDiagnostics | null;
 }
 
 export interface BreakerSummary {

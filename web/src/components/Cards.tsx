@@ -1,6 +1,6 @@
-/** Figure cards for the current session, plus the circuit breakers. */
+/** Figure cards for the current session, plus the circuit breakers and the venue connection. */
 import type { ReactNode } from 'react';
-import type { Status, Summary } from '../api/types';
+import type { Status, Summary, VenueDiagnostics } from '../api/types';
 import { fmtDuration, fmtNumber, fmtPct, fmtSize, fmtUsd, signClass } from '../format';
 import { useI18n } from '../i18n';
 import type { MessageKey } from '../i18n/en';
@@ -39,6 +39,67 @@ export function Breakers(props: { summary: Summary | null }) {
             <span className="breaker-state">{b.tripped ? t('breaker.tripped') : t('breaker.ok')}</span>
           </li>
         ))}
+      </ul>
+    </div>
+  );
+}
+
+function VenueRow(props: { id: string; label: string; value: string; tone?: 'ok' | 'warn' | 'bad' }) {
+  return (
+    <li className={`venue-${props.tone ?? 'plain'}`} data-testid={`venue-${props.id}`}>
+      <span className="venue-name">{props.label}</span>
+      <span className="venue-value">{props.value}</span>
+    </li>
+  );
+}
+
+const count = (n: number | undefined) => fmtNumber(n ?? 0, 0);
+const warnIf = (n: number | undefined) => ((n ?? 0) > 0 ? 'warn' : undefined);
+
+/** The venue connection's counters (retries, rate limits, stream drops and gaps); nothing when
+ * the venue keeps none (demo). */
+export function VenueCard(props: { venue: VenueDiagnostics | null | undefined }) {
+  const { t } = useI18n();
+  const v = props.venue;
+  if (!v) return null;
+  const h = v.http;
+  const codes = Object.entries(h?.codes ?? {});
+  return (
+    <div className="card card-venue" data-testid="card-venue">
+      <div className="card-label">{t('venue.title')}</div>
+      <ul className="venue-counters">
+        {v.book_ok !== null && (
+          <VenueRow id="book" label={t('venue.book')} value={v.book_ok ? t('venue.bookOk') : t('venue.tickerOnly')} tone={v.book_ok ? 'ok' : 'bad'} />
+        )}
+        {Object.entries(v.streams).map(([name, s]) => (
+          <VenueRow
+            key={name}
+            id={`stream-${name}`}
+            label={name === 'market' || name === 'private' ? t(`venue.stream.${name}`) : name}
+            value={t('venue.streamDetail', { drops: count(s.disconnects), gaps: count(s.gaps), resubs: count(s.resubscribes) })}
+            tone={warnIf(s.disconnects + s.gaps)}
+          />
+        ))}
+        {h && (
+          <>
+            <VenueRow id="requests" label={t('venue.requests')} value={count(h.requests)} />
+            <VenueRow id="retries" label={t('venue.retries')} value={count(h.retries)} tone={warnIf(h.retries)} />
+            <VenueRow id="rate-limited" label={t('venue.rateLimited')} value={count(h.rate_limited)} tone={warnIf(h.rate_limited)} />
+            <VenueRow id="server-errors" label={t('venue.serverErrors')} value={count(h.server_errors)} tone={warnIf(h.server_errors)} />
+            <VenueRow id="timeouts" label={t('venue.timeouts')} value={count(h.timeouts)} tone={warnIf(h.timeouts)} />
+            <VenueRow id="relogins" label={t('venue.relogins')} value={count(h.relogins)} tone={warnIf(h.relogins)} />
+            <VenueRow id="failures" label={t('venue.failures')} value={count(h.failures)} tone={(h.failures ?? 0) > 0 ? 'bad' : undefined} />
+            {codes.length > 0 && (
+              <VenueRow id="codes" label={t('venue.codes')} value={codes.map(([code, n]) => `${code}×${n}`).join(', ')} tone="warn" />
+            )}
+          </>
+        )}
+        {v.duplicate_fills !== undefined && (
+          <VenueRow id="duplicate-fills" label={t('venue.duplicateFills')} value={count(v.duplicate_fills)} tone={warnIf(v.duplicate_fills)} />
+        )}
+        {v.parse_errors !== undefined && (
+          <VenueRow id="parse-errors" label={t('venue.parseErrors')} value={count(v.parse_errors)} tone={warnIf(v.parse_errors)} />
+        )}
       </ul>
     </div>
   );
@@ -87,6 +148,7 @@ export function Cards(props: { status: Status | null; summary: Summary | null })
         {t('card.wearDetail')}
       </Card>
       <Breakers summary={s} />
+      <VenueCard venue={props.status?.venue} />
     </section>
   );
 }
