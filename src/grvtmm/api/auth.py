@@ -1,6 +1,7 @@
 """Operator authentication: one argon2-hashed password, session tokens for the browser (HttpOnly
 SameSite=Strict cookie) and scripts (bearer), login rate limiting, and a CSRF header on
-cookie-authenticated state changes. Tokens never appear in URLs or logs."""
+cookie-authenticated state changes. Tokens never appear in URLs or logs, and on disk only as
+SHA-256 digests: sessions survive a restart and end when the password changes."""
 
 from __future__ import annotations
 
