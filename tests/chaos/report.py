@@ -23,6 +23,7 @@ ORDER = (
     "sequence_gap",
     "duplicate_frames",
     "book_stream_refused",
+    "malformed_frames",
     "rate_limit_storm",
     "server_error_burst",
     "error_after_execution",

@@ -192,6 +192,42 @@ async def test_book_stream_refused(tmp_path: Path, chaos_row: Row) -> None:
 
 
 @pytest.mark.chaos(
+    "malformed_frames",
+    "a frame that is not JSON on both stream connections, then a book.d delta with an "
+    "unparsable price",
+    "the bad JSON costs a reconnect (fresh subscriptions and snapshots), the bad delta a "
+    "book re-subscription; both streams stay alive; quoting on both sides again",
+)
+async def test_malformed_frames(tmp_path: Path, chaos_row: Row) -> None:
+    with anyio.fail_after(40):
+        async with rig(tmp_path) as r:
+            await r.start()
+            market, private = r.venue.market, r.venue.private
+            assert market is not None and private is not None
+            r.watch.start()
+            r.server.send_raw("<html>502 Bad Gateway</html>")
+            await eventually(
+                lambda: market.stream.stats.connects >= 2 and private.stream.stats.connects >= 2,
+                10,
+            )
+            await eventually(lambda: quoting_both_sides(r.node) and r.node.engine.book.valid, 10)
+            resubscribes = market.stream.stats.resubscribes
+            r.exchange.faults.corrupt_next_book = 1
+            await eventually(lambda: market.stream.stats.resubscribes > resubscribes, 10)
+            chaos_row.recover_s = await r.recover(
+                lambda: market.book_ok and r.node.engine.book.valid and quoting_both_sides(r.node),
+                15,
+            )
+            chaos_row.notes.update(
+                bad_frames=market.stream.stats.bad_frames + private.stream.stats.bad_frames,
+                book_parse_errors=market.parse_errors,
+            )
+            await r.fills_happen(1)
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
+
+
+@pytest.mark.chaos(
     "rate_limit_storm",
     "429 storm: the next 12 private REST calls answered 429 / code 1006",
     "calls back off (exponential, jittered) and are retried; the engine keeps or regains "

@@ -72,6 +72,8 @@ class Faults:
     book_subscribe_error: bool = False
     gap_next_book: int = 0
     duplicate_next_book: int = 0
+    corrupt_next_book: int = 0
+    """Book deltas whose first level carries an unparsable price (the frame itself is JSON)."""
     reject_quotes: list[int] = field(default_factory=list)
     """GRVT codes answered (400) to the next post-only creates, one code per create."""
     reject_flatten: list[int] = field(default_factory=list)

@@ -167,6 +167,11 @@ class FakeGrvtServer(RestEndpoints):
         for conn in list(self.conns):
             conn.out.put_nowait(None)
 
+    def send_raw(self, text: str) -> None:
+        """Send `text` as one frame on every stream connection (e.g. something not JSON)."""
+        for conn in list(self.conns):
+            conn.out.put_nowait(text)
+
     def expire_sessions(self) -> None:
         """Invalidate every session cookie: private calls answer 401 / code 1000."""
         self.sessions.clear()
@@ -211,6 +216,10 @@ class FakeGrvtServer(RestEndpoints):
             "asks": [_level(inst, p, q) for p, q in event.asks],
         }
         bump, copies = 1, 1
+        if faults.corrupt_next_book > 0 and (feed["bids"] or feed["asks"]):
+            faults.corrupt_next_book -= 1
+            side = "bids" if feed["bids"] else "asks"
+            feed[side] = [{**feed[side][0], "price": "12x.5"}, *feed[side][1:]]
         if faults.gap_next_book > 0:
             faults.gap_next_book -= 1
             bump = 2

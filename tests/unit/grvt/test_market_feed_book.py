@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from grvtmm.core.book import OrderBook
+from grvtmm.core.book import ApplyResult, OrderBook
 from grvtmm.core.clock import SimClock
 from grvtmm.core.events import BookDelta, BookSnapshot, Event, VenueError
 from grvtmm.core.types import Instrument
@@ -102,17 +102,23 @@ def test_book_messages_become_the_dict_parsers_events(as_text: bool) -> None:
     assert feed.stream.stats.last_frame_ns[KEY] == 55
 
 
-def test_off_grid_book_message_is_counted_and_reported() -> None:
+@pytest.mark.anyio
+async def test_off_grid_book_message_is_reported_and_the_book_restarts() -> None:
     feed, events, _ = subscribed_feed()
     feed.stream._receive(STREAM[0])
+    snapshot = events[-1]
+    assert isinstance(snapshot, BookSnapshot)
     feed.stream._receive(frame(FIRST, FIRST - 1, [(1, 1)], [], price="600.005"))
     assert feed.parse_errors == 1
-    assert isinstance(events[-1], VenueError)
-    assert "600.005" in events[-1].detail
-    # the sequence moved on: the next delta is chained to the refused one, as before
+    error, broken = events[-2:]
+    assert isinstance(error, VenueError) and "600.005" in error.detail
+    # the engine's book is told that the chain broke, so it waits for a fresh snapshot
+    book = OrderBook(INST.symbol)
+    book.apply_snapshot(snapshot)
+    assert isinstance(broken, BookDelta) and book.apply_delta(broken) is ApplyResult.GAP
+    # the deltas after the unreadable one are dropped until the book is subscribed again
     feed.stream._receive(frame(FIRST + 1, FIRST, [(59990, 1)], []))
-    assert isinstance(events[-1], BookDelta)
-    assert events[-1].sequence == FIRST + 1
+    assert events[-1] is broken and feed.stream.stats.stale == 1
 
 
 def test_subscribe_answer_naming_the_book_stream_is_an_answer() -> None:

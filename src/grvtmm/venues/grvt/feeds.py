@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from grvtmm.core.clock import NS_PER_S, Clock
-from grvtmm.core.events import Event, VenueError, VenueErrorKind, VenueStatus
+from grvtmm.core.events import BookDelta, Event, VenueError, VenueErrorKind, VenueStatus
 from grvtmm.venues.grvt import parse
 from grvtmm.venues.grvt.errors import AuthError
 from grvtmm.venues.grvt.errors import VenueError as GrvtError
@@ -110,6 +110,27 @@ class MarketFeed:
                     detail=f"unparsable {stream} frame: {exc}",
                 )
             )
+            if stream == BOOK:
+                self._book_lost(local_ns)
+
+    def _book_lost(self, local_ns: int) -> None:
+        """A book frame could not be read: the book would silently miss its changes. Break the
+        chain for the engine's book (an empty delta that cannot follow the last one, so it
+        waits for a snapshot) and subscribe the book again."""
+        symbol = self.q.instrument.symbol
+        last = self._book_seq
+        self._emit(
+            BookDelta(
+                ts_ns=local_ns,
+                local_ns=local_ns,
+                symbol=symbol,
+                bids=(),
+                asks=(),
+                sequence=last + 1,
+                prev_sequence=last - 1,
+            )
+        )
+        self.stream.restart((BOOK, symbol))
 
     def _book(self, frame: dict[str, Any], verdict: Verdict, local_ns: int) -> None:
         first = verdict is Verdict.FIRST

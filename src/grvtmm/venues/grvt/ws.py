@@ -108,6 +108,10 @@ def _as_int(value: object) -> int | None:
     return None
 
 
+class _BadFrame(Exception):
+    """A received frame could not be used: the connection is replaced."""
+
+
 FrameHandler = Callable[[dict[str, Any], Verdict, int], None]
 StateHandler = Callable[[bool, str], None]
 ErrorHandler = Callable[[Key, VenueError], None]
@@ -123,6 +127,7 @@ class StreamStats:
     duplicates: int = 0
     stale: int = 0
     rpc_errors: int = 0
+    bad_frames: int = 0
     frames: int = 0
     last_frame_ns: dict[Key, int] = field(default_factory=dict)
 
@@ -242,6 +247,11 @@ class JsonRpcStream:
                         await self._on_auth_failure()
             except (OSError, websockets.WebSocketException, TimeoutError, VenueError) as exc:
                 detail = f"{type(exc).__name__}"
+            except _BadFrame as exc:
+                detail = str(exc)
+            except Exception:  # a bug must cost a reconnect, never the stream itself
+                log.exception("grvt.ws.session_failed", extra={"stream": self.name})
+                detail = "internal error"
             self._ws = None
             self.stats.disconnects += 1
             self._on_state(False, detail)
@@ -257,7 +267,18 @@ class JsonRpcStream:
         for key in list(self._subs):
             await self._send_subscribe(ws, key)
         async for raw in ws:
-            self._receive(raw)
+            try:
+                self._receive(raw)
+            except orjson.JSONDecodeError:
+                # not JSON (a proxy's error page, a truncated frame): whatever it carried is
+                # lost, so start every subscription again from a fresh connection
+                self.stats.bad_frames += 1
+                log.warning("grvt.ws.bad_frame", extra={"stream": self.name, "size": len(raw)})
+                raise _BadFrame("unreadable frame") from None
+            except Exception:
+                self.stats.bad_frames += 1
+                log.exception("grvt.ws.frame_failed", extra={"stream": self.name})
+                raise _BadFrame("frame handling failed") from None
 
     # ---- frames -------------------------------------------------------------------------------
     def _receive(self, raw: str | bytes) -> None:
@@ -306,12 +327,17 @@ class JsonRpcStream:
         elif verdict is Verdict.GAP:
             stats.gaps += 1
             log.warning("grvt.ws.gap", extra={"stream": key[0], "selector": key[1], "seq": seq})
-            self._tracker.expect(key)
-            task = asyncio.get_running_loop().create_task(self._resend(key))
-            self._background.add(task)  # held until done: the loop keeps only weak refs
-            task.add_done_callback(self._background.discard)
-            task.add_done_callback(_log_failure)
+            self.restart(key)
         return verdict
+
+    def restart(self, key: Key) -> None:
+        """Drop the subscription's frames from now on and subscribe it again (in the
+        background), so that it starts over from a snapshot."""
+        self._tracker.expect(key)
+        task = asyncio.get_running_loop().create_task(self._resend(key))
+        self._background.add(task)  # held until done: the loop keeps only weak refs
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
 
     def _rpc_answer(self, msg: dict[str, Any]) -> None:
         pending = self._pending.pop(msg["id"], None) if isinstance(msg["id"], int) else None
