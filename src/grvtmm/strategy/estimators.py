@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from grvtmm.core.book import OrderBook
 from grvtmm.core.clock import NS_PER_S
@@ -126,9 +127,12 @@ class DepthFactor:
         return _clamp(self._fast / self._slow, 0.5, 2.0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IntensityFit:
-    """Least-squares fit of ln λ(δ) = ln A − k·δ over the shallow depth levels."""
+    """Least-squares fit of ln λ(δ) = ln A − k·δ over the shallow depth levels.
+
+    Treated as immutable (`NO_FIT` is shared); not frozen only for construction speed.
+    """
 
     a_per_s: float
     k_per_tick: float
@@ -233,17 +237,15 @@ class TradeIntensity:
         # for levels 0 … j-1), walked from the shallow end only as far as the fit uses it
         c = sum(hist) - hist[0]
         crossings = c
-        xs: list[float] = []
-        ys: list[float] = []
+        ys: list[float] = []  # ln λ at depths 0.5, 1.0, 1.5, … ticks
         min_count = s.min_level_count
         for i in range(len(hist) - 1):
             if c < min_count:
                 break  # counts fall with depth; the rest is too sparse to trust
-            xs.append(0.5 * (i + 1))
             ys.append(math.log(c / duration))
             c -= hist[i + 1]
-        a, k, r2 = _ols_exp_fit(xs, ys)
-        levels = len(xs)
+        levels = len(ys)
+        a, k, r2 = _ols_exp_fit(_depth_grid(levels), ys)
         ok = (
             crossings >= s.min_crossings
             and levels >= s.min_levels
@@ -263,16 +265,41 @@ class TradeIntensity:
         return min(1.0, fit.crossings / self.settings.full_weight_crossings)
 
 
-def _ols_exp_fit(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
-    """(A, k, r²) of the least-squares line ln λ = ln A − k·δ; zeros without two distinct x."""
+class _Grid(NamedTuple):
+    """The x side of a least-squares fit: mean, deviations from it, and their sum of squares."""
+
+    mean: float
+    dev: list[float]
+    ss: float
+
+
+def _grid(xs: list[float]) -> _Grid:
     n = len(xs)
+    mx = sum(xs) / n
+    dx = [x - mx for x in xs]
+    return _Grid(mx, dx, sum([d**2 for d in dx]))
+
+
+_DEPTH_GRIDS: dict[int, _Grid] = {}
+
+
+def _depth_grid(levels: int) -> _Grid:
+    """`_grid` of the half-tick depths 0.5, 1.0, … (levels × 0.5); computed once per size."""
+    grid = _DEPTH_GRIDS.get(levels)
+    if grid is None:
+        xs = [0.5 * (i + 1) for i in range(levels)]
+        grid = _DEPTH_GRIDS[levels] = _grid(xs) if xs else _Grid(0.0, [], 0.0)
+    return grid
+
+
+def _ols_exp_fit(x: _Grid, ys: list[float]) -> tuple[float, float, float]:
+    """(A, k, r²) of the least-squares line ln λ = ln A − k·δ; zeros without two distinct x."""
+    n = len(ys)
     if n < 2:
         return 0.0, 0.0, 0.0
-    mx = sum(xs) / n
+    mx, dx, sxx = x
     my = sum(ys) / n
-    dx = [x - mx for x in xs]
     dy = [y - my for y in ys]
-    sxx = sum([d**2 for d in dx])
     sxy = sum([a * b for a, b in zip(dx, dy, strict=True)])
     syy = sum([d**2 for d in dy])
     if sxx <= 0.0:
