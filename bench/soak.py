@@ -141,8 +141,16 @@ def rss_mb() -> float:
     raise RuntimeError("VmRSS not found in /proc/self/status")
 
 
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def open_fds() -> list[str]:
+    """What each open descriptor points at: a file's name, or `socket:`, `pipe:`, `anon_inode:…`."""
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # the descriptor listdir itself used, closed by now
+        out.append(Path(target).name if target.startswith("/") else target.split("[")[0])
+    return sorted(out)
 
 
 def thread_cpu_s() -> dict[str, float]:
@@ -166,7 +174,7 @@ class Sample:
     phase: str
     hour: float
     rss_mb: float
-    fds: int
+    fds: list[str]
     tasks: int
     threads: list[str]
     wall_s: float
@@ -178,7 +186,8 @@ class Sample:
             "phase": self.phase,
             "hour": self.hour,
             "rss_mb": round(self.rss_mb, 2),
-            "fds": self.fds,
+            "fds": len(self.fds),
+            "fd_targets": self.fds,
             "tasks": self.tasks,
             "threads": self.threads,
             "wall_s": round(self.wall_s, 2),
@@ -316,6 +325,7 @@ class Soak:
         while node.engine.mode not in _DONE and clock.now_ns() < deadline:
             await asyncio.sleep(0.05)
         final_mode = node.engine.mode.value
+        position_lots = node.engine.position_lots
         cpu_by_thread = thread_cpu_s()
         summary = monitor.summary()
         dashboard.cancel()
@@ -331,6 +341,8 @@ class Soak:
         writer_clean = writer.close(60.0)
         store.close()
         fills.close()
+        events, engine_errors = node.events_processed, node.engine_errors
+        sink_dropped = {sink.name: sink.dropped for sink in node.sinks}
         del server, node, store
         gc.collect()
         self.sample("closed", self.hours)
@@ -340,7 +352,7 @@ class Soak:
             "db": str(self.data_dir / "grvtmm.db"),
             "fills_log": str(self.data_dir / "fills.jsonl"),
             "final_mode": final_mode,
-            "position_lots": summary.get("position_lots"),
+            "position_lots": position_lots,
             "start_ns": start_ns,
             "market_end_ns": end_ns,
             "end_ns": clock.now_ns(),
@@ -349,6 +361,11 @@ class Soak:
             "held_s": round(self.selector.held_s, 2),
             "dashboard_tick_bytes": self.dashboard_bytes,
             "cpu_by_thread_s": cpu_by_thread,
+            "node": {
+                "events": events,
+                "engine_errors": engine_errors,
+                "sink_dropped": sink_dropped,
+            },
             "monitor": {
                 "fills": monitor.totals.fills,
                 "volume_notional": monitor.totals.volume_notional,

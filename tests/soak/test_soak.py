@@ -105,18 +105,27 @@ def test_no_task_thread_or_descriptor_leak(soak: dict[str, Any]) -> None:
     warm = curve[WARM_HOUR]
     for hour in range(WARM_HOUR, HOURS + 1):
         row = curve[hour]
-        assert (row["fds"], row["tasks"], row["threads"]) == (
-            warm["fds"],
+        assert (row["fd_targets"], row["tasks"], row["threads"]) == (
+            warm["fd_targets"],
             warm["tasks"],
             warm["threads"],
         ), f"hour {hour}: {row} vs hour {WARM_HOUR}: {warm}"
     before, closed = _phase(soak, "before"), _phase(soak, "closed")
     # shut down, the process is back to where it started: the database files, the writer
     # thread and every task are gone (the loop's idle executor thread is the only addition)
-    assert closed["fds"] == before["fds"]
+    assert closed["fd_targets"] == before["fd_targets"]
+    assert "grvtmm.db" in warm["fd_targets"] and "grvtmm.db" not in closed["fd_targets"]
     assert closed["tasks"] == before["tasks"] == 1
     assert "store-writer" in warm["threads"] and "store-writer" not in closed["threads"]
     assert set(closed["threads"]) - set(before["threads"]) <= {"asyncio_0"}
+
+
+def test_node_and_sinks_ran_clean(soak: dict[str, Any]) -> None:
+    node = soak["node"]
+    assert node["engine_errors"] == 0
+    assert set(node["sink_dropped"].values()) == {0}, node["sink_dropped"]
+    assert node["events"] > 100_000 * HOURS  # market data, acks, fills and 10 timers a second
+    assert soak["monitor"]["errors"] == 0
 
 
 def test_writer_kept_everything_without_errors(soak: dict[str, Any]) -> None:
@@ -126,7 +135,6 @@ def test_writer_kept_everything_without_errors(soak: dict[str, Any]) -> None:
     assert writer["poisoned"] == 0 and writer["unsaved_fills"] == 0
     assert writer["dropped"] == 0, writer["dropped_by_type"]
     assert writer["counts"] == {}, writer["counts"]  # no duplicate fills, no unknown orders
-    assert soak["monitor"]["errors"] == 0
 
 
 def test_every_fill_stored_exactly_once(
