@@ -20,7 +20,7 @@ function status(mode: string, venue: VenueDiagnostics | null | undefined): Statu
 }
 
 const stream = (over: Partial<Record<string, number>> = {}) => ({
-  connects: 1, disconnects: 0, resubscribes: 0, gaps: 0, duplicates: 0, stale: 0, rpc_errors: 0, frames: 100, ...over,
+  connects: 1, disconnects: 0, resubscribes: 0, gaps: 0, duplicates: 0, stale: 0, rpc_errors: 0, bad_frames: 0, frames: 100, ...over,
 });
 
 const live: VenueDiagnostics = {

@@ -39,6 +39,7 @@ STREAM_COUNTERS: tuple[tuple[str, str], ...] = (
     ("duplicates", "Duplicate frames ignored"),
     ("stale", "Frames older than the last one seen, ignored"),
     ("rpc_errors", "JSON-RPC errors answered by the venue"),
+    ("bad_frames", "Frames that could not be read or handled (each costs a reconnect)"),
     ("frames", "Frames received"),
 )
 STREAMS = ("market", "private")
@@ -68,7 +69,8 @@ def venue_section(provider: VenueDiagnostics | None) -> dict[str, Any] | None:
     `{"http": {...counters, "codes": {"1006": 3}}, "streams": {"market": {...}, ...},
     "book_ok": bool | None, "duplicate_fills": int, "parse_errors": int}`: `codes` counts
     failed REST answers by GRVT error code; `streams` lists only the streams the venue has
-    opened; a figure the venue does not keep is absent. A provider that fails is logged and
+    opened; a figure the venue does not keep is absent. A provider that answers nothing (a
+    simulated venue over a synthetic market) counts as none; one that fails is logged and
     treated as absent (the status must still answer).
     """
     if provider is None:
@@ -77,6 +79,8 @@ def venue_section(provider: VenueDiagnostics | None) -> dict[str, Any] | None:
         raw = provider()
     except Exception:
         log.exception("venue.diagnostics_failed")
+        return None
+    if not raw:
         return None
     out: dict[str, Any] = {}
     http = raw.get("http")

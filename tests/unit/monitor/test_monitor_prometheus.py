@@ -202,7 +202,7 @@ def test_venue_families_are_absent_without_a_provider_or_when_it_fails() -> None
     def broken() -> dict[str, Any]:
         raise RuntimeError("venue gone")
 
-    for provider in (None, broken):
+    for provider in (None, broken, dict):
         text = render(build_registry(monitor, venue_diagnostics=provider)).decode()
         names = {f.name for f in text_string_to_metric_families(text)}
         assert not {n for n in names if n.startswith(("grvtmm_venue_http", "grvtmm_venue_stream"))}
@@ -246,3 +246,4 @@ def test_venue_section_is_plain_json_for_the_status() -> None:
     assert paper["http"]["requests"] == 3 and paper["http"]["codes"] == {}
     assert paper["parse_errors"] == 2 and "duplicate_fills" not in paper
     assert venue_section(None) is None
+    assert venue_section(dict) is None  # a venue that keeps nothing shows no section

@@ -81,6 +81,7 @@ export interface StreamCounters {
   duplicates: number;
   stale: number;
   rpc_errors: number;
+  bad_frames: number;
   frames: number;
 }
 
