@@ -147,6 +147,8 @@ describe('dashboard end to end', { timeout: 170_000 }, () => {
     assert.equal(await flatten.getAttribute('data-state'), 'flat');
     const status = await apiGet('/api/status');
     assert.equal(status.engine.position, 0);
+    assert.equal(status.venue, null, 'the demo venue keeps no connection counters');
+    assert.equal(await page.locator(byId('card-venue')).count(), 0, 'no venue card in demo');
     await eventually(async () => (await text('card-position-value')) === '0', 'position card at zero');
     assert.equal(await page.locator(byId('ctl-start')).isEnabled(), true);
     await screenshot(page, 'stopped-flat');
