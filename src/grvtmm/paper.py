@@ -16,7 +16,7 @@ API keys, if configured, are ignored.
 from __future__ import annotations
 
 import dataclasses
-from typing import Final
+from typing import Any, Final
 
 from grvtmm.core.clock import Clock
 from grvtmm.core.events import Event
@@ -91,6 +91,10 @@ class LocalTimeline:
 
     async def aclose(self) -> None:
         await self.source.aclose()
+
+    def diagnostics(self) -> dict[str, Any]:
+        """The public market's connection counters (HTTP, market stream, book state)."""
+        return self.source.diagnostics()
 
 
 async def paper_venue(

@@ -268,6 +268,26 @@ async def test_close_ends_the_stream_and_is_idempotent() -> None:
     assert [e.connected for e in got if isinstance(e, VenueStatus)] == [True, False]
 
 
+def test_diagnostics_come_from_the_market_source() -> None:
+    class CountedMarket:
+        """A market source that keeps connection counters (as paper mode's public feed)."""
+
+        def __aiter__(self) -> CountedMarket:
+            return self
+
+        async def __anext__(self) -> Event:
+            raise StopAsyncIteration
+
+        def diagnostics(self) -> dict[str, object]:
+            return {"market": {"disconnects": 3}, "book_ok": False}
+
+    clock = LiveClock()
+    counted = SimVenue(FakeExchange(), CountedMarket(), clock)
+    assert counted.diagnostics() == {"market": {"disconnects": 3}, "book_ok": False}
+    synthetic = SimVenue(FakeExchange(), QuietMarket().stream(), clock)
+    assert synthetic.diagnostics() == {}
+
+
 # ---- SimVenue with the real simulated exchange -----------------------------------------------
 @pytest.mark.anyio
 async def test_places_a_post_only_quote_on_the_synthetic_market() -> None:

@@ -14,8 +14,8 @@ import contextlib
 import dataclasses
 import logging
 import math
-from collections.abc import AsyncIterator, Iterable
-from typing import Protocol
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, Protocol
 
 from grvtmm.core.clock import NS_PER_S, Clock
 from grvtmm.core.commands import Command
@@ -103,6 +103,12 @@ class SimVenue:
     @property
     def instrument(self) -> Instrument:
         return self._exchange.instrument
+
+    def diagnostics(self) -> Mapping[str, Any]:
+        """The market source's connection counters (paper: GRVT's public streams); empty for a
+        synthetic market."""
+        source = getattr(self._market, "diagnostics", None)
+        return source() if callable(source) else {}
 
     @property
     def fees(self) -> FeeSchedule:
