@@ -211,12 +211,6 @@ async def test_flatten_rejects_until_dust(tmp_path: Path, chaos_row: Row) -> Non
     assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine._on_reconcile drops orders created in the same step as the Reconcile "
-    "(created_ns <= reconcile_sent_ns), so the flatten's first close is cancelled locally "
-    "while in flight and a rejected close costs a second attempt",
-)
 async def test_first_flatten_close_survives_the_reconcile_sent_with_it(tmp_path: Path) -> None:
     settings = EngineSettings(flatten_on_start=True)
     inst = dataclasses.replace(INST, min_notional=Decimal(10))

@@ -16,6 +16,7 @@ from grvtmm.core.commands import CancelAll, Command, PlaceOrder
 from grvtmm.core.events import (
     BreakerTripped,
     EngineMode,
+    EngineWarning,
     Event,
     FlattenDone,
     FlattenProgress,
@@ -383,3 +384,20 @@ def test_equity_that_cannot_be_computed_fails_closed(figure: float) -> None:
     # fail closed: not a single quote while the equity was unknown
     assert not [c for c in recorder.sent if isinstance(c, PlaceOrder) and not c.reduce_only]
     assert all(q.bid_lots == 0 and q.ask_lots == 0 for q in of_type(run.notices, QuoteUpdated))
+
+
+def test_flatten_close_sent_with_the_halt_survives_that_halts_reconcile() -> None:
+    """A halt with a position and no resting orders sends cancel-all, a reconcile and the first
+    reduce-only close in the same instant; the reconcile's answer cannot list that close, and
+    it must not be taken as gone (its fill would then be an illegal cancelled → filled)."""
+    inst = default_instrument()
+    run = build_sim_run(inst, StrategyConfig(), SimRunSettings(fees=NO_FEES), START)
+    begin = START + 5 * NS_PER_S
+    run.loop.schedule(StartRequested(ts_ns=begin, local_ns=begin))
+    source = SyntheticMarket(SyntheticParams(trade_rate_per_s=4.0), inst, seed=3, start_ns=START)
+    record_commands(run, account_figure=math.nan)
+    run.exchange.set_position(50, 60_000)
+    halt_and_settle(run, source, START + 60 * NS_PER_S)
+    assert run.engine.mode is EngineMode.HALTED and run.engine.position_lots == 0
+    warnings = [(w.code, w.detail) for w in of_type(run.notices, EngineWarning)]
+    assert warnings == []

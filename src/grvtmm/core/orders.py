@@ -268,6 +268,10 @@ class ClientIdGenerator:
             raise ValueError("start_ns must be >= 0")
         self._next = CLIENT_ID_MIN + (start_ns % (CLIENT_ID_MAX - CLIENT_ID_MIN - 2**40))
 
+    def peek(self) -> int:
+        """The id `next()` will hand out (every id issued so far is smaller)."""
+        return self._next
+
     def next(self) -> int:
         cid = self._next
         self._next += 1

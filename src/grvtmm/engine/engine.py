@@ -73,6 +73,7 @@ class Engine(QuotingMixin, StoppingMixin):
         self._cooldown_until = {Side.BUY: 0, Side.SELL: 0}
         self._planned_version = -1
         self._reconcile_sent_ns = 0
+        self._reconcile_next_cid = 0
         self._venue_equity = math.nan
         self._free_margin = math.nan
         self._used_margin = 0.0
@@ -326,10 +327,12 @@ class Engine(QuotingMixin, StoppingMixin):
                 cmds.append(self._cancel(now, info.client_order_id, "unknown_at_reconcile"))
         if e.position_lots != self.ledger.position_lots:
             self.ledger.adopt(e.position_lots, self.mark_ticks() or self.ledger.avg_entry_ticks)
-        # Orders we sent before asking that the venue no longer lists are gone.
+        # Orders issued before we asked that the venue no longer lists are gone (orders sent
+        # in the same instant as the request, e.g. a flatten's first close, are not).
         listed = {info.client_order_id for info in e.open_orders}
         for order in self.orders.live():
-            if order.client_order_id not in listed and order.created_ns <= self._reconcile_sent_ns:
+            cid = order.client_order_id
+            if cid not in listed and cid < self._reconcile_next_cid:
                 self.orders.cancel(order.client_order_id, now)
                 self._close_order_done(order, now, None)
         if not e.open_orders and self._flattener is not None:

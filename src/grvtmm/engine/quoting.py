@@ -50,6 +50,7 @@ class QuotingMixin:
     _planned_version: int
     _cooldown_until: dict[Side, int]
     _reconcile_sent_ns: int
+    _reconcile_next_cid: int
 
     if TYPE_CHECKING:
 
@@ -196,6 +197,7 @@ class QuotingMixin:
 
     def _reconcile(self, now: int) -> Reconcile:
         self._reconcile_sent_ns = now
+        self._reconcile_next_cid = self._ids.peek()
         return Reconcile(ts_ns=now, symbol=self.instrument.symbol)
 
     def _cancel(self, now: int, cid: int, reason: str) -> CancelOrder:
