@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
@@ -36,7 +38,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def soak(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def soak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     out = tmp_path_factory.mktemp("soak")
     report_path = out / "report.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRVTMM_")}
@@ -60,7 +62,8 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     report: dict[str, Any] = json.loads(report_path.read_text(encoding="utf-8"))
-    return report
+    yield report
+    shutil.rmtree(out / "data")  # ≈ 200 MB of database; the report stays for inspection
 
 
 def _running(report: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -68,13 +71,16 @@ def _running(report: dict[str, Any]) -> dict[int, dict[str, Any]]:
 
 
 def _phase(report: dict[str, Any], phase: str) -> dict[str, Any]:
-    (row,) = [r for r in report["curve"] if r["phase"] == phase]
-    return row
+    rows: list[dict[str, Any]] = [r for r in report["curve"] if r["phase"] == phase]
+    assert len(rows) == 1, f"{len(rows)} {phase!r} samples"
+    return rows[0]
 
 
 @pytest.fixture(scope="module")
-def db(soak: dict[str, Any]) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{soak['db']}?mode=ro", uri=True)
+def db(soak: dict[str, Any]) -> Iterator[sqlite3.Connection]:
+    connection = sqlite3.connect(f"file:{soak['db']}?mode=ro", uri=True)
+    yield connection
+    connection.close()
 
 
 @pytest.fixture(scope="module")
