@@ -35,6 +35,9 @@ __all__ = ["GrvtConfig", "GrvtVenue"]
 
 log = logging.getLogger(__name__)
 
+CLOSE_FLUSH_S = 5.0
+"""`close` waits this long at most for the cancels still queued to go out."""
+
 
 class GrvtVenue:
     """One GRVT perpetual for one trading sub-account."""
@@ -72,6 +75,7 @@ class GrvtVenue:
         self._outbox: asyncio.Queue[Command] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._connected = False
+        self._closing = False
         self._closed = False
         self.market: MarketFeed | None = None
         self.private: PrivateFeed | None = None
@@ -205,8 +209,13 @@ class GrvtVenue:
     async def _send_commands(self) -> None:
         while True:
             command = await self._outbox.get()
-            for event in await self._perform(command):
-                self._emit(event)
+            try:
+                if self._closing and isinstance(command, PlaceOrder):
+                    continue  # closing: nothing new goes out, cancels still do
+                for event in await self._perform(command):
+                    self._emit(event)
+            finally:
+                self._outbox.task_done()
 
     async def _perform(self, command: Command) -> list[Event]:
         desk = self.desk
@@ -239,9 +248,15 @@ class GrvtVenue:
     async def close(self) -> None:
         """Stop every task, disarm the dead-man switch and end `events()` (idempotent). With
         orders of ours still open the switch stays armed, so the exchange cancels them when its
-        countdown runs out."""
-        if self._closed:
+        countdown runs out. Cancels already queued are sent first (up to `CLOSE_FLUSH_S`);
+        queued placements are dropped."""
+        if self._closed or self._closing:
             return
+        self._closing = True
+        if any(t.get_name() == "grvt.sender" and not t.done() for t in self._tasks):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_FLUSH_S):
+                    await self._outbox.join()
         self._closed = True
         for task in self._tasks:
             task.cancel()
