@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from grvtmm.core.clock import NS_PER_S, Clock
 from grvtmm.core.events import BookDelta, Event, VenueError, VenueErrorKind, VenueStatus
-from grvtmm.venues.grvt import parse
+from grvtmm.venues.grvt import fastbook, parse
 from grvtmm.venues.grvt.errors import AuthError
 from grvtmm.venues.grvt.errors import VenueError as GrvtError
 from grvtmm.venues.grvt.limits import RetryPolicy
@@ -31,6 +31,8 @@ BOOK: Final = "v1.book.d"
 MINI: Final = "v1.mini.d"
 TRADE: Final = "v1.trade"
 PRIVATE_STREAMS: Final = ("v1.order", "v1.state", "v1.fill", "v1.position")
+_BOOK_TEXT: Final = f'"{BOOK}"'
+_BOOK_BYTES: Final = _BOOK_TEXT.encode()
 
 
 class MarketFeed:
@@ -64,6 +66,7 @@ class MarketFeed:
         self.connected = False
         self.parse_errors = 0
         self.book_failures = 0
+        self._books = fastbook.BookDecoder(quantizer)
         self.stream = JsonRpcStream(
             url,
             name="market",
@@ -73,6 +76,7 @@ class MarketFeed:
             on_state=self._state,
             on_error=self._error,
             backoff=backoff,
+            on_raw=self._raw,
         )
 
     async def start(self) -> None:
@@ -88,6 +92,33 @@ class MarketFeed:
         await self.stream.resubscribe((BOOK, self.q.instrument.symbol))
 
     # ---- callbacks --------------------------------------------------------------------------
+    def _raw(self, raw: str | bytes, local_ns: int) -> bool:
+        """Book frames straight from the received message (typed decoding, no dicts), with the
+        stream's sequence rules. False for any other message and for anything the typed decoder
+        refuses: the stream then decodes it generically, so a malformed frame is counted and
+        handled exactly as on the generic path."""
+        if type(raw) is str:
+            if _BOOK_TEXT not in raw:
+                return False
+        elif _BOOK_BYTES not in raw:
+            return False
+        try:
+            frame = fastbook.decode(raw)
+            seq = int(frame.sequence_number)
+        except (parse.ParseError, ValueError):
+            return False
+        if frame.stream != BOOK:
+            return False
+        stream = self.stream
+        key = stream.key_of(BOOK, frame.selector)
+        verdict = stream.judge(key, seq, frame.prev_sequence_number, local_ns)
+        if verdict is not Verdict.STALE and verdict is not Verdict.DUPLICATE:
+            try:
+                self._book(frame, verdict, local_ns)
+            except (parse.ParseError, KeyError, TypeError) as exc:
+                self._parse_failed(BOOK, exc, local_ns)
+        return True
+
     def _frame(self, frame: dict[str, Any], verdict: Verdict, local_ns: int) -> None:
         stream = frame.get("stream")
         try:
@@ -100,18 +131,21 @@ class MarketFeed:
             elif stream == TRADE:
                 self._emit(parse.trade_event(frame["feed"], self.q, local_ns))
         except (parse.ParseError, KeyError, TypeError) as exc:
-            self.parse_errors += 1
-            log.warning("grvt.market.parse_error", extra={"stream": stream, "error": str(exc)})
-            self._emit(
-                VenueError(
-                    ts_ns=local_ns,
-                    local_ns=local_ns,
-                    kind=VenueErrorKind.INTERNAL,
-                    detail=f"unparsable {stream} frame: {exc}",
-                )
+            self._parse_failed(stream, exc, local_ns)
+
+    def _parse_failed(self, stream: object, exc: Exception, local_ns: int) -> None:
+        self.parse_errors += 1
+        log.warning("grvt.market.parse_error", extra={"stream": stream, "error": str(exc)})
+        self._emit(
+            VenueError(
+                ts_ns=local_ns,
+                local_ns=local_ns,
+                kind=VenueErrorKind.INTERNAL,
+                detail=f"unparsable {stream} frame: {exc}",
             )
-            if stream == BOOK:
-                self._book_lost(local_ns)
+        )
+        if stream == BOOK:
+            self._book_lost(local_ns)
 
     def _book_lost(self, local_ns: int) -> None:
         """A book frame could not be read: the book would silently miss its changes. Break the
@@ -132,15 +166,20 @@ class MarketFeed:
         )
         self.stream.restart((BOOK, symbol))
 
-    def _book(self, frame: dict[str, Any], verdict: Verdict, local_ns: int) -> None:
+    def _book(
+        self, frame: dict[str, Any] | fastbook.BookFrame, verdict: Verdict, local_ns: int
+    ) -> None:
         first = verdict is Verdict.FIRST
         # The stream client has checked continuity, so deltas are chained to what was sent
         # on; a gap is sent on with a predecessor that cannot match, so the book sees it too.
         last = self._book_seq
         prev = last if verdict is Verdict.NEXT else last - 1
-        event = parse.book_event(
-            frame, self.q, snapshot=first, local_ns=local_ns, prev_sequence=prev
-        )
+        if isinstance(frame, fastbook.BookFrame):
+            event = self._books.event(frame, snapshot=first, local_ns=local_ns, prev_sequence=prev)
+        else:
+            event = parse.book_event(
+                frame, self.q, snapshot=first, local_ns=local_ns, prev_sequence=prev
+            )
         self._book_seq = event.sequence
         self._emit(event)
         if first and not self.book_ok:

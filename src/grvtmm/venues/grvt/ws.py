@@ -113,6 +113,7 @@ class _BadFrame(Exception):
 
 
 FrameHandler = Callable[[dict[str, Any], Verdict, int], None]
+RawHandler = Callable[[str | bytes, int], bool]
 StateHandler = Callable[[bool, str], None]
 ErrorHandler = Callable[[Key, VenueError], None]
 HeaderSource = Callable[[], Awaitable[dict[str, str]]]
@@ -150,12 +151,18 @@ class JsonRpcStream:
         backoff: RetryPolicy | None = None,
         open_timeout_s: float = 10.0,
         ping_interval_s: float | None = 20.0,
+        on_raw: RawHandler | None = None,
     ) -> None:
+        """`on_raw` sees every received message first, with its receive time, and returns True
+        when it has handled it (a feed that decodes some frames itself, faster, applying the
+        sequence rules through `key_of` and `judge`); every other message is decoded and
+        dispatched here, so malformed frames are counted and handled the same either way."""
         self.url = url
         self.name = name
         self._clock = clock
         self._rng = rng
         self._on_frame = on_frame
+        self._on_raw = on_raw
         self._on_state = on_state
         self._on_error = on_error
         self._headers = headers
@@ -283,7 +290,11 @@ class JsonRpcStream:
     # ---- frames -------------------------------------------------------------------------------
     def _receive(self, raw: str | bytes) -> None:
         """One received message, stamped with its receive time."""
-        self._dispatch(orjson.loads(raw), self._clock.now_ns())
+        now = self._clock.now_ns()
+        on_raw = self._on_raw
+        if on_raw is not None and on_raw(raw, now):
+            return
+        self._dispatch(orjson.loads(raw), now)
 
     def _dispatch(self, msg: Any, now: int) -> None:
         if not isinstance(msg, dict):
