@@ -50,7 +50,7 @@ from grvtmm.core.sinks import Published
 from grvtmm.core.types import Instrument
 from grvtmm.monitor.metrics import Monitor
 from grvtmm.serve import Server
-from grvtmm.settings import Settings
+from grvtmm.settings import Settings, TelegramSettings
 
 HOUR_S = 3600
 STOP_BOUND_S = 300
@@ -286,8 +286,14 @@ class Soak:
     async def run(self) -> None:
         clock = self.clock
         self.sample("before", 0)
+        # explicit values win over GRVTMM_* variables: the soak's own SQLite file, no Telegram
         settings = Settings(
-            data_dir=self.data_dir, mode="demo", demo_seed=self.seed, demo_speed=1.0
+            data_dir=self.data_dir,
+            mode="demo",
+            demo_seed=self.seed,
+            demo_speed=1.0,
+            database_url=None,
+            telegram=TelegramSettings(),
         )
         server = Server(settings, clock)
         await server.setup()
