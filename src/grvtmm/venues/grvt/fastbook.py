@@ -136,6 +136,34 @@ class BookDecoder:
             prev_sequence=prev_sequence,
         )
 
+    def delta(self, frame: BookFrame, seq: int, local_ns: int, prev_sequence: int) -> BookDelta:
+        """`event(frame, snapshot=False, local_ns=local_ns, prev_sequence=prev_sequence)` for a
+        frame whose sequence number `seq` the caller has already read and checked against its
+        predecessor (the stream's hot path)."""
+        feed = frame.feed
+        if feed is None:
+            raise ParseError("book frame without feed")
+        tc, lc = self.q.tick_cache, self.q.lot_cache
+        try:
+            bids = tuple([(tc[lv.price], lc[lv.size]) for lv in feed.bids])
+            asks = tuple([(tc[lv.price], lc[lv.size]) for lv in feed.asks])
+        except KeyError:
+            bids = self.levels(feed.bids)
+            asks = self.levels(feed.asks)
+        try:
+            ts_ns = int(feed.event_time or 0)
+        except ValueError:
+            ts_ns = _int(feed.event_time or 0, "event_time")
+        return BookDelta(
+            ts_ns=ts_ns,
+            local_ns=local_ns,
+            symbol=self.symbol,
+            bids=bids,
+            asks=asks,
+            sequence=seq,
+            prev_sequence=prev_sequence,
+        )
+
     def apply(
         self,
         frame: BookFrame,

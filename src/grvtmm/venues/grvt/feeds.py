@@ -22,7 +22,16 @@ from grvtmm.venues.grvt.errors import AuthError
 from grvtmm.venues.grvt.errors import VenueError as GrvtError
 from grvtmm.venues.grvt.limits import RetryPolicy
 from grvtmm.venues.grvt.tracker import OrderTracker
-from grvtmm.venues.grvt.ws import JsonRpcStream, Key, Verdict
+from grvtmm.venues.grvt.ws import (
+    DUPLICATE,
+    FIRST,
+    GAP,
+    NEXT,
+    STALE,
+    JsonRpcStream,
+    Key,
+    Verdict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +76,8 @@ class MarketFeed:
         self.parse_errors = 0
         self.book_failures = 0
         self._books = fastbook.BookDecoder(quantizer)
+        self._book_selector = ""
+        self._book_key: Key = (BOOK, quantizer.instrument.symbol)
         self.stream = JsonRpcStream(
             url,
             name="market",
@@ -110,13 +121,22 @@ class MarketFeed:
         if frame.stream != BOOK:
             return False
         stream = self.stream
-        key = stream.key_of(BOOK, frame.selector)
+        selector = frame.selector
+        if selector == self._book_selector:  # cheaper than hashing the decoded text again
+            key = self._book_key
+        else:
+            key = self._book_key = stream.key_of(BOOK, selector)
+            self._book_selector = selector
         verdict = stream.judge(key, seq, frame.prev_sequence_number, local_ns)
-        if verdict is not Verdict.STALE and verdict is not Verdict.DUPLICATE:
-            try:
+        try:
+            if verdict is NEXT:  # `_book`'s delta case, inlined
+                event = self._books.delta(frame, seq, local_ns, self._book_seq)
+                self._book_seq = event.sequence
+                self._emit(event)
+            elif verdict is not STALE and verdict is not DUPLICATE:
                 self._book(frame, verdict, local_ns)
-            except (parse.ParseError, KeyError, TypeError) as exc:
-                self._parse_failed(BOOK, exc, local_ns)
+        except (parse.ParseError, KeyError, TypeError) as exc:
+            self._parse_failed(BOOK, exc, local_ns)
         return True
 
     def _frame(self, frame: dict[str, Any], verdict: Verdict, local_ns: int) -> None:
@@ -169,11 +189,11 @@ class MarketFeed:
     def _book(
         self, frame: dict[str, Any] | fastbook.BookFrame, verdict: Verdict, local_ns: int
     ) -> None:
-        first = verdict is Verdict.FIRST
+        first = verdict is FIRST
         # The stream client has checked continuity, so deltas are chained to what was sent
         # on; a gap is sent on with a predecessor that cannot match, so the book sees it too.
         last = self._book_seq
-        prev = last if verdict is Verdict.NEXT else last - 1
+        prev = last if verdict is NEXT else last - 1
         if isinstance(frame, fastbook.BookFrame):
             event = self._books.event(frame, snapshot=first, local_ns=local_ns, prev_sequence=prev)
         else:
@@ -275,7 +295,7 @@ class PrivateFeed:
         return now_ns - last if last else now_ns
 
     def _frame(self, frame: dict[str, Any], verdict: Verdict, local_ns: int) -> None:
-        if verdict is Verdict.GAP:
+        if verdict is GAP:
             self.needs_sync = True  # a missed order update or fill: read them over REST
         stream = frame.get("stream")
         feed = frame.get("feed")
