@@ -23,10 +23,14 @@ class Breaker(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class RiskLimits:
-    """Breaker thresholds. Drawdown is a fraction of the session's peak equity."""
+    """Breaker thresholds. Drawdown is a fraction of the session's peak equity, or of the
+    committed capital when that is smaller; the inventory ratio is |inventory notional| over
+    min(equity, capital) × leverage."""
 
     max_drawdown: float = 0.05
     max_inventory_ratio: float = 0.8
+    capital: float | None = None
+    """Capital committed to the strategy (quote currency); None = the whole account."""
     stale_data_ns: int = 10 * NS_PER_S
     reject_storm_count: int = 20
     reject_storm_window_ns: int = 60 * NS_PER_S
@@ -108,29 +112,39 @@ class RiskMonitor:
     def check_account(
         self, equity: float, inventory_notional: float, leverage: float
     ) -> Verdict | None:
-        """Drawdown from the session peak and inventory ratio; NaN/∞ anywhere halts."""
+        """Drawdown from the session peak and inventory ratio; NaN/∞ anywhere halts.
+
+        With committed capital, the drawdown is the loss from the peak over min(peak, capital)
+        (losing 5% of a 100 USDT commitment halts, not 5% of a larger account) and the
+        inventory capacity is min(equity, capital) × leverage.
+        """
         if not (math.isfinite(equity) and math.isfinite(inventory_notional)):
             return Verdict(Breaker.RISK_UNKNOWN, "equity or inventory cannot be computed")
         peak = self.peak_equity
         if equity > peak or not math.isfinite(peak):
             self.peak_equity = peak = equity
         limits = self.limits
-        drawdown = (peak - equity) / peak if peak > 0 else 1.0
+        capital = limits.capital
+        base = peak if capital is None or peak < capital else capital
+        drawdown = (peak - equity) / base if base > 0 else 1.0
         self._drawdown = drawdown
         if drawdown > limits.max_drawdown:
+            of = "" if base == peak else f" of capital {base:.4f}"
             return Verdict(
                 Breaker.DRAWDOWN,
-                f"equity {equity:.4f} is {drawdown:.2%} below peak {self.peak_equity:.4f}",
+                f"equity {equity:.4f} is {drawdown:.2%}{of} below peak {self.peak_equity:.4f}",
                 drawdown,
                 limits.max_drawdown,
             )
-        capacity = equity * leverage
+        basis = equity if capital is None or equity < capital else capital
+        capacity = basis * leverage
         ratio = inventory_notional / capacity if capacity > 0 else math.inf
         self._inventory = ratio
         if ratio > limits.max_inventory_ratio:
+            what = "equity" if basis == equity else "capital"
             return Verdict(
                 Breaker.INVENTORY,
-                f"inventory {inventory_notional:.4f} is {ratio:.3f}× of equity × leverage",
+                f"inventory {inventory_notional:.4f} is {ratio:.3f}× of {what} × leverage",
                 ratio,
                 limits.max_inventory_ratio,
             )

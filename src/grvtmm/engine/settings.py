@@ -47,6 +47,7 @@ class EngineSettings:
         return RiskLimits(
             max_drawdown=config.max_drawdown,
             max_inventory_ratio=config.max_inventory_ratio,
+            capital=config.capital_usdt,
             stale_data_ns=self.stale_data_ns,
             reject_storm_count=self.reject_storm_count,
             reject_storm_window_ns=self.reject_storm_window_ns,

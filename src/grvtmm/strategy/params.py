@@ -10,6 +10,9 @@ from grvtmm.core.types import InstrumentError, normalize_symbol
 
 StrategyName = Literal["avellaneda", "fixed-spread"]
 
+CAP_MARGIN = 0.9
+"""The quoter's hard inventory cap sits 10% below the inventory breaker of the engine."""
+
 
 class StrategyConfig(BaseModel):
     """Everything the operator can tune. Prices and spreads are in ticks, σ in ticks/√s."""
@@ -36,13 +39,18 @@ class StrategyConfig(BaseModel):
         1.0, ge=0, le=10, description="multiplier on the inventory skew (0 = no skew)"
     )
     max_drawdown: float = Field(
-        0.05, gt=0, le=1, description="halt when equity falls this fraction below session peak"
+        0.05,
+        gt=0,
+        le=1,
+        description="halt when equity falls this fraction below the session peak (of the "
+        "committed capital when capital_usdt is set)",
     )
     max_inventory_ratio: float = Field(
         0.8,
         gt=0,
         le=10,
-        description="halt when |inventory notional| / (equity × leverage) exceeds this",
+        description="halt when |inventory notional| / (min(equity, capital) × leverage) "
+        "exceeds this",
     )
     one_sided_enter: float = Field(
         0.5, gt=0, le=10, description="quote only the reducing side above this inventory ratio"
@@ -51,8 +59,20 @@ class StrategyConfig(BaseModel):
         0.3, ge=0, le=10, description="return to two-sided quoting below this inventory ratio"
     )
     effective_leverage: float = Field(20.0, gt=0, le=100, description="leverage used for sizing")
+    capital_usdt: float | None = Field(
+        None,
+        gt=0,
+        le=1e12,
+        description="capital committed to this strategy (USDT); sizing and inventory limits use "
+        "min(account equity, capital), free margin is capped at capital − used margin, and the "
+        "drawdown breaker measures the loss from the session peak as a fraction of "
+        "min(peak equity, capital); None = the whole account",
+    )
     order_size_fraction: float = Field(
-        0.05, gt=0, le=1, description="order notional as a fraction of equity × leverage"
+        0.05,
+        gt=0,
+        le=1,
+        description="order notional as a fraction of min(equity, capital) × leverage",
     )
     min_half_spread_ticks: float = Field(
         0.5, ge=0, le=1e4, description="smallest half-spread around the reservation price"
@@ -108,7 +128,12 @@ _PROFILES: dict[str, tuple[float, float, float, float, float]] = {
 }
 
 GOAL_LEVERAGE = 50.0
-"""The legacy goal mode sized everything at a fixed 50x on the principal."""
+"""Goal mode sizes at a fixed 50x on the principal: the principal becomes the committed capital
+(`StrategyConfig.capital_usdt`), so order notional and inventory limits are fractions of
+min(equity, principal) × 50."""
+
+GOAL_INVENTORY_PER_ORDER = 1.8
+"""Goal mode keeps the inventory the quoter may carry at ≥ 1.8 × one order's notional."""
 
 
 class GoalConfig(BaseModel):
@@ -124,9 +149,11 @@ class GoalConfig(BaseModel):
     risk_profile: RiskProfile = Field("balanced", description="conservative|balanced|aggressive")
 
     def to_strategy(self, base: StrategyConfig | None = None) -> StrategyConfig:
-        """Map onto a strategy config; keeps max inventory ≥ 1.8 × one order's notional."""
+        """Map onto a strategy config: the principal is the committed capital at 50x; one
+        order is at most 10% of principal × 50 and the quoter's inventory cap (90% of the
+        inventory breaker) stays ≥ 1.8 × one order's notional."""
         gamma, max_dd, max_inv, enter, exit_ = _PROFILES[self.risk_profile]
-        order_fraction = min(0.1, max_inv / 1.8)
+        order_fraction = min(0.1, max_inv * CAP_MARGIN / GOAL_INVENTORY_PER_ORDER)
         fields = (base or StrategyConfig()).model_dump()
         fields.update(
             symbol=self.symbol,
@@ -136,6 +163,7 @@ class GoalConfig(BaseModel):
             one_sided_enter=enter,
             one_sided_exit=exit_,
             effective_leverage=GOAL_LEVERAGE,
+            capital_usdt=self.principal_usdt,
             order_size_fraction=order_fraction,
             target_hourly_volume=self.target_hourly_volume,
         )
@@ -143,6 +171,10 @@ class GoalConfig(BaseModel):
 
     @classmethod
     def from_strategy(cls, config: StrategyConfig, principal_usdt: float) -> GoalConfig:
+        """The goal view of `config`; the principal is its committed capital, or
+        `principal_usdt` when the strategy uses the whole account."""
+        if config.capital_usdt is not None:
+            principal_usdt = config.capital_usdt
         profile: RiskProfile = "balanced"
         for name, values in _PROFILES.items():
             if abs(values[0] - config.gamma) < 1e-12 and name in ("conservative", "aggressive"):

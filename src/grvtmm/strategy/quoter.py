@@ -6,6 +6,9 @@ and at the maker-fee break-even; prices are rounded away from the mid and clampe
 (post-only, never crossing); sizes are a fraction of equity × leverage lifted to the venue
 minimums. Inventory control has two layers: one-sided quoting with hysteresis on the margin
 ratio, and a hard cap on the worst-case position that always holds.
+
+With committed capital (`capital_usdt`) the account counts as min(equity, capital): sizes, the
+hard cap and q use it, and the margin ratio's free margin is capped at capital − used margin.
 """
 
 from __future__ import annotations
@@ -20,10 +23,9 @@ from grvtmm.core.types import _EPS_ABS, _EPS_REL, FeeSchedule, Instrument, Side,
 from grvtmm.strategy.avellaneda import as_coefficients, clamp_q, glft_coefficients
 from grvtmm.strategy.base import AccountView, Quote, QuoteDiagnostics, QuoteTarget, RequoteParams
 from grvtmm.strategy.estimators import MarketEstimator
-from grvtmm.strategy.params import StrategyConfig
+from grvtmm.strategy.params import CAP_MARGIN, StrategyConfig
 
-CAP_MARGIN = 0.9
-"""The quoter's hard inventory cap sits 10% below the inventory breaker of the engine."""
+__all__ = ["CAP_MARGIN", "AvellanedaStrategy", "inventory_ratio", "worst_case_lots"]
 
 ONE_SIDED_BID = "bid_only"
 ONE_SIDED_ASK = "ask_only"
@@ -32,8 +34,14 @@ _SIZE_MEMO = 4096
 _PRICE_NOT_POSITIVE = SizeResult(0, reason="price_not_positive")
 
 
-def inventory_ratio(position_notional: float, account: AccountView, leverage: float) -> float:
-    """|position notional| / (free margin × leverage); free margin falls back to equity − used.
+def inventory_ratio(
+    position_notional: float,
+    account: AccountView,
+    leverage: float,
+    capital: float | None = None,
+) -> float:
+    """|position notional| / (free margin × leverage); free margin falls back to equity − used,
+    and with committed `capital` it is at most capital − used.
 
     Returns ∞ when no margin is left (or the figures are not finite) and there is a position.
     """
@@ -42,6 +50,8 @@ def inventory_ratio(position_notional: float, account: AccountView, leverage: fl
     free = account.free_margin
     if not (math.isfinite(free) and free > 0.0):
         free = account.equity - account.used_margin
+    if capital is not None:
+        free = min(free, capital - account.used_margin)
     capacity = free * leverage
     if not (math.isfinite(capacity) and capacity > 0.0):
         return math.inf
@@ -86,6 +96,8 @@ class AvellanedaStrategy:
         self._step_f = instrument.step_f
         self._tick_f = instrument.tick_f
         self._leverage = config.effective_leverage
+        capital = config.capital_usdt
+        self._capital = math.inf if capital is None else capital
         self._size_fraction = config.order_size_fraction
         self._min_half = config.min_half_spread_ticks
         self._enter_ratio = config.one_sided_enter
@@ -175,7 +187,9 @@ class AvellanedaStrategy:
         mid = (best_bid + best_ask) * 0.5
         tick = self._tick_f
         mid_price = mid * tick
-        capacity = equity * self._leverage  # quote currency the account may carry
+        capital = self._capital
+        basis = equity if equity < capital else capital  # min(equity, committed capital)
+        capacity = basis * self._leverage  # quote currency the strategy may carry
         lot_notional = mid_price * self._step_f
         pos = account.position_lots
         cap_lots = self._cap_ratio * capacity / lot_notional
@@ -183,10 +197,14 @@ class AvellanedaStrategy:
         if not -1.0 <= q <= 1.0:  # also NaN
             q = clamp_q(q)
         ratio = 0.0
-        if pos != 0:  # inventory_ratio(pos * lot_notional, account, leverage), inline
+        if pos != 0:  # inventory_ratio(pos * lot_notional, account, leverage, capital), inline
             free = account.free_margin
             if not (math.isfinite(free) and free > 0.0):
                 free = equity - account.used_margin
+            if capital < math.inf:
+                committed_free = capital - account.used_margin
+                if committed_free < free:
+                    free = committed_free
             margin_capacity = free * self._leverage
             if math.isfinite(margin_capacity) and margin_capacity > 0.0:
                 ratio = abs(pos * lot_notional) / margin_capacity

@@ -77,3 +77,42 @@ def test_post_only_rejects_trip_only_when_nearly_every_order_bounces() -> None:
     assert (
         storm is not None and storm.breaker is Breaker.REJECT_STORM and "post-only" in storm.detail
     )
+
+
+def test_committed_capital_is_the_inventory_capacity() -> None:
+    """100 committed on a 5,000 account at 20x: 0.8 × 100 × 20 = 1,600 of inventory at most."""
+    risk = RiskMonitor(RiskLimits(max_inventory_ratio=0.8, capital=100.0))
+    risk.reset_session(5_000.0)
+    assert risk.check_account(5_000.0, 1_600.0, 20) is None
+    verdict = risk.check_account(5_000.0, 1_601.0, 20)
+    assert verdict is not None and verdict.breaker is Breaker.INVENTORY
+    assert "capital" in verdict.detail
+    whole = RiskMonitor(RiskLimits(max_inventory_ratio=0.8))
+    whole.reset_session(5_000.0)
+    assert whole.check_account(5_000.0, 1_601.0, 20) is None
+    # equity below the capital: the equity is the capacity
+    poor = RiskMonitor(RiskLimits(max_inventory_ratio=0.8, capital=100.0))
+    poor.reset_session(50.0)
+    verdict = poor.check_account(50.0, 801.0, 20)
+    assert verdict is not None and verdict.breaker is Breaker.INVENTORY
+
+
+def test_drawdown_is_a_fraction_of_committed_capital() -> None:
+    """5 % of a 100 commitment is 5, whatever the account holds; peak tracking is unchanged."""
+    risk = RiskMonitor(RiskLimits(max_drawdown=0.05, capital=100.0))
+    risk.reset_session(5_000.0)
+    assert risk.check_account(5_002.0, 0.0, 20) is None  # new peak 5,002
+    assert risk.check_account(4_997.0, 0.0, 20) is None  # 5.0 below the peak: 5 %
+    verdict = risk.check_account(4_996.9, 0.0, 20)
+    assert verdict is not None and verdict.breaker is Breaker.DRAWDOWN
+    assert math.isclose(verdict.value, 5.1 / 100.0)
+    # the same loss on the whole account is 0.1 %
+    whole = RiskMonitor(RiskLimits(max_drawdown=0.05))
+    whole.reset_session(5_002.0)
+    assert whole.check_account(4_996.9, 0.0, 20) is None
+    # a capital above the peak changes nothing: the peak is the base
+    big = RiskMonitor(RiskLimits(max_drawdown=0.05, capital=1e9))
+    big.reset_session(110.0)
+    assert big.check_account(104.6, 0.0, 20) is None
+    verdict = big.check_account(104.4, 0.0, 20)
+    assert verdict is not None and math.isclose(verdict.value, (110 - 104.4) / 110)

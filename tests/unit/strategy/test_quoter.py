@@ -360,3 +360,70 @@ def test_hysteresis_follows_the_state_machine(ratios: list[float]) -> None:
         ratio = d.inventory_ratio
         state = ratio >= 0.5 or (state and ratio > 0.3)
         assert (d.one_sided == "ask_only") == state
+
+
+# ---- committed capital -----------------------------------------------------------------------
+def same_quotes(a: QuoteTarget, b: QuoteTarget) -> bool:
+    return (a.bid, a.ask, a.reason, a.diagnostics) == (b.bid, b.ask, b.reason, b.diagnostics)
+
+
+@pytest.mark.parametrize("pos", [0, 40, -40, 150])
+def test_capital_below_equity_quotes_as_an_account_holding_only_the_capital(pos: int) -> None:
+    """100 USDT committed on a 5,000 USDT account: sizes, q, the margin ratio and the hard cap
+    are those of a 100 USDT account (no margin in use)."""
+    book = make_book(60_000, 60_002)
+    committed = decide(strategy(capital_usdt=100.0), book, account(pos, equity=5_000.0))
+    alone = decide(strategy(), book, account(pos, equity=100.0))
+    assert same_quotes(committed, alone)
+    whole = decide(strategy(), book, account(pos, equity=5_000.0))
+    assert not same_quotes(committed, whole)
+
+
+def test_capital_sizes_orders_from_min_of_equity_and_capital() -> None:
+    # 5 % of 100 USDT × 20 = 100 USDT at 600 USDT → 17 lots; the whole 5,000 USDT → 833 lots
+    book = make_book(60_000, 60_002)
+    target = decide(strategy(capital_usdt=100.0), book, account(equity=5_000.0))
+    assert target.bid is not None and target.ask is not None
+    assert target.bid.size_lots == 17 and target.ask.size_lots == 17
+    whole = decide(strategy(), book, account(equity=5_000.0))
+    assert whole.bid is not None and whole.bid.size_lots == 833
+    # equity below the capital: the equity is what the account has
+    poorer = decide(strategy(capital_usdt=100.0), book, account(equity=50.0))
+    assert poorer.bid is not None and poorer.bid.size_lots == 8
+
+
+@pytest.mark.parametrize("pos", [0, 30, -30])
+def test_capital_above_equity_changes_nothing(pos: int) -> None:
+    book = make_book(60_000, 60_002)
+    acct = account(pos, equity=100.0, free=60.0, used_margin=40.0)
+    assert same_quotes(
+        decide(strategy(capital_usdt=1e6), book, acct), decide(strategy(), book, acct)
+    )
+
+
+def test_capital_hard_cap_blocks_the_increasing_side() -> None:
+    s = strategy(
+        capital_usdt=100.0, one_sided_enter=10.0, one_sided_exit=9.0, max_inventory_ratio=10.0
+    )
+    cap = cap_lots(s.config, BNB, 100.0, 60_001)  # on the capital, not the 5,000 USDT equity
+    book = make_book(60_000, 60_002)
+    blocked = decide(s, book, account(math.floor(cap) - 5, equity=5_000.0))
+    assert blocked.bid is None and "bid_inventory_cap" in blocked.reason
+    assert blocked.ask is not None
+
+
+def test_capital_caps_free_margin_of_the_one_sided_ratio() -> None:
+    """Free margin is at most capital − used margin, so a position that is small for the
+    account but large for the commitment turns quoting one-sided."""
+    book = make_book(60_000, 60_002)
+    acct = account(200, equity=5_000.0, free=4_990.0, used_margin=10.0)  # ≈ 1,200 USDT long
+    d = decide(strategy(capital_usdt=100.0), book, acct).diagnostics
+    assert d is not None
+    assert d.inventory_ratio == pytest.approx(200 * 6.0001 / (90.0 * 20.0))
+    assert d.one_sided == "ask_only"
+    whole = decide(strategy(), book, acct).diagnostics
+    assert whole is not None and whole.one_sided == "" and whole.inventory_ratio < 0.02
+    assert inventory_ratio(600.0, acct, 20.0) == pytest.approx(600.0 / (4_990.0 * 20.0))
+    assert inventory_ratio(600.0, acct, 20.0, capital=100.0) == pytest.approx(600.0 / 1_800.0)
+    assert inventory_ratio(600.0, acct, 20.0, capital=10.0) == math.inf
+    assert inventory_ratio(600.0, acct, 20.0, capital=1e9) == inventory_ratio(600.0, acct, 20.0)
