@@ -606,6 +606,11 @@ export interface components {
          */
         StrategyConfig: {
             /**
+             * Capital Usdt
+             * @description capital committed to this strategy (USDT); sizing and inventory limits use min(account equity, capital), free margin is capped at capital − used margin, and the drawdown breaker measures the loss from the session peak as a fraction of min(peak equity, capital); None = the whole account
+             */
+            capital_usdt?: number | null;
+            /**
              * Depth Ticks
              * @description book depth window for the k prior
              * @default 5
@@ -655,13 +660,13 @@ export interface components {
             k: number;
             /**
              * Max Drawdown
-             * @description halt when equity falls this fraction below session peak
+             * @description halt when equity falls this fraction below the session peak (of the committed capital when capital_usdt is set)
              * @default 0.05
              */
             max_drawdown: number;
             /**
              * Max Inventory Ratio
-             * @description halt when |inventory notional| / (equity × leverage) exceeds this
+             * @description halt when |inventory notional| / (min(equity, capital) × leverage) exceeds this
              * @default 0.8
              */
             max_inventory_ratio: number;
@@ -709,7 +714,7 @@ export interface components {
             order_qty?: number | null;
             /**
              * Order Size Fraction
-             * @description order notional as a fraction of equity × leverage
+             * @description order notional as a fraction of min(equity, capital) × leverage
              * @default 0.05
              */
             order_size_fraction: number;
