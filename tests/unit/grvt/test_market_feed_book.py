@@ -15,7 +15,7 @@ from grvtmm.core.clock import SimClock
 from grvtmm.core.events import BookDelta, BookSnapshot, Event, VenueError
 from grvtmm.core.types import Instrument
 from grvtmm.venues.grvt import parse
-from grvtmm.venues.grvt.feeds import BOOK, MarketFeed
+from grvtmm.venues.grvt.feeds import BOOK, MINI, MarketFeed
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "grvt"
 INST = Instrument(
@@ -136,3 +136,82 @@ def test_subscribe_answer_naming_the_book_stream_is_an_answer() -> None:
     assert len(events) == 1 and isinstance(events[0], BookSnapshot)
     stream._receive(frame(2813, 2812, [(60000, 1)], []))  # the answer's first_sequence_number
     assert isinstance(events[-1], BookDelta) and events[-1].sequence == 2813
+
+
+def _book_text(**fields: Any) -> bytes:
+    body: dict[str, Any] = {
+        "stream": BOOK,
+        "selector": f"{INST.symbol}@50",
+        "sequence_number": str(FIRST + 1),
+        "prev_sequence_number": str(FIRST),
+        "feed": {"event_time": "1", "bids": [], "asks": [{"price": "600.02", "size": "1"}]},
+    }
+    body.update(fields)
+    return orjson.dumps(body)
+
+
+# Messages naming the book stream that the typed decoder must refuse or handle exactly as the
+# generic decoder does: after a snapshot and one good delta, each is followed by a good delta so
+# that the recovery is compared too.
+ODD_MESSAGES: dict[str, bytes] = {
+    "float price": _book_text(
+        feed={"event_time": "1", "bids": [{"price": 600.0, "size": "1"}], "asks": []}
+    ),
+    "level without size": _book_text(feed={"bids": [{"price": "600.00"}], "asks": []}),
+    "no feed": _book_text(feed=None),
+    "feed not an object": _book_text(feed=[1, 2]),
+    "null sequence": _book_text(sequence_number=None),
+    "empty sequence": _book_text(sequence_number=""),
+    "word sequence": _book_text(sequence_number="ten"),
+    "sequence as number": _book_text(sequence_number=FIRST + 1, prev_sequence_number=FIRST),
+    "bad prev": _book_text(sequence_number=str(FIRST + 3), prev_sequence_number="x"),
+    "off-grid price": _book_text(
+        feed={"event_time": "1", "bids": [{"price": "600.005", "size": "1"}], "asks": []}
+    ),
+    "bad event time": _book_text(feed={"event_time": "soon", "bids": [], "asks": []}),
+    "gap": _book_text(sequence_number=str(FIRST + 9), prev_sequence_number=str(FIRST + 8)),
+    "duplicate": STREAM[1],
+    "other stream, book selector": _book_text(stream=MINI, selector=BOOK),
+    "array": orjson.dumps([BOOK, 1]),
+    "subscribe answer": orjson.dumps({"jsonrpc": "2.0", "id": 99, "result": {"stream": BOOK}}),
+    "not json": b'{"stream": "v1.book.d", "sequence_number": "10',
+}
+
+
+def _run(feed: MarketFeed, messages: list[bytes], as_text: bool) -> list[str]:
+    outcomes = []
+    for raw in messages:
+        try:
+            feed.stream._receive(raw.decode() if as_text else raw)
+            outcomes.append("ok")
+        except Exception as exc:  # the connection loop counts it and reconnects
+            outcomes.append(type(exc).__name__)
+    return outcomes
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("as_text", [True, False], ids=["text", "bytes"])
+@pytest.mark.parametrize("name", list(ODD_MESSAGES))
+async def test_typed_book_path_matches_the_generic_path(name: str, as_text: bool) -> None:
+    messages = [STREAM[0], STREAM[1], ODD_MESSAGES[name], STREAM[2]]
+    typed, typed_events, _ = subscribed_feed()
+    generic, generic_events, _ = subscribed_feed()
+    generic.stream._on_raw = None  # every message decoded into dicts
+    assert _run(typed, messages, as_text) == _run(generic, messages, as_text)
+    assert typed_events == generic_events
+    assert typed.stream.stats == generic.stream.stats
+    assert (typed.parse_errors, typed._book_seq) == (generic.parse_errors, generic._book_seq)
+    assert typed.stream._tracker.check(KEY, FIRST + 3) is generic.stream._tracker.check(
+        KEY, FIRST + 3
+    )
+
+
+def test_book_frames_take_the_typed_path_and_others_do_not() -> None:
+    feed, events, _ = subscribed_feed()
+    assert feed._raw(STREAM[0].decode(), 1) and feed._raw(STREAM[1], 2)
+    assert [type(e) for e in events] == [BookSnapshot, BookDelta]
+    mini = {"stream": MINI, "selector": f"{INST.symbol}@0", "sequence_number": "1", "feed": {}}
+    assert not feed._raw(orjson.dumps(mini).decode(), 3)
+    for refused in ("float price", "no feed", "word sequence", "array", "not json"):
+        assert not feed._raw(ODD_MESSAGES[refused], 4), refused
+    assert len(events) == 2 and feed.stream.stats.frames == 2
