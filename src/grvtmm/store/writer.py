@@ -20,6 +20,7 @@ from typing import Any, Final
 from sqlalchemy import exc as sa_exc
 
 from grvtmm.core.clock import NS_PER_S
+from grvtmm.core.commands import PlaceOrder
 from grvtmm.core.events import (
     AccountUpdate,
     BookSnapshot,
@@ -43,7 +44,14 @@ from grvtmm.store.tables import MODES
 
 log = logging.getLogger(__name__)
 
-CRITICAL: Final = (OrderFilled, ModeItem, BreakerTripped, FlattenDone, InstrumentItem)
+CRITICAL: Final = (
+    OrderFilled,
+    PlaceOrder,  # a fill must always find its order row
+    ModeItem,
+    BreakerTripped,
+    FlattenDone,
+    InstrumentItem,
+)
 TRANSIENT: Final = (
     sa_exc.OperationalError,
     sa_exc.InterfaceError,

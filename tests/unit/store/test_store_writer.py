@@ -90,6 +90,8 @@ def test_publish_never_blocks_while_the_database_is_locked_and_no_fill_is_lost(
     for n in range(2_000):
         writer.publish(fill(0, f"lock-{n}", T0 + 10 + n, leaves_lots=1))
         writer.publish(EngineWarning(ts_ns=T0 + n, local_ns=T0, code="gap", detail="book gap"))
+    for n in range(2, 202):  # new orders are never dropped: a later fill needs its order row
+        writer.publish(place(n, T0 + 5_000 + n))
     writer.publish(stop(T0 + 10_000))  # mode changes are never dropped either
     elapsed_s = (perf_ns() - began) / NS_PER_S
     # 4 000 publishes; one blocked on the database would take at least the 0.1 s busy timeout
@@ -107,6 +109,7 @@ def test_publish_never_blocks_while_the_database_is_locked_and_no_fill_is_lost(
     assert writer.pending_fills == 0 and writer.max_pending_fills == 2_000
     assert store.engine_events(kinds=["warning"]).total == 50
     assert store.order(cid(1)) is not None
+    assert all(store.order(cid(n)) is not None for n in range(2, 202))
     assert store.current_session() is None
     assert writer.close()
 
