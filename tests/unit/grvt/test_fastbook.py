@@ -75,6 +75,13 @@ def test_numbers_may_arrive_as_json_numbers() -> None:
     ev = dec.event(fastbook.decode(text), snapshot=False, local_ns=0)
     assert (ev.sequence, ev.ts_ns, ev.bids) == (12, 99, ((60000, 150),))
     assert ev.prev_sequence == 11  # type: ignore[union-attr]
+    assert dec.delta(fastbook.decode(text), 12, 0, 11) == ev
+
+
+def test_delta_with_unreadable_event_time_is_a_parse_error() -> None:
+    text = b'{"sequence_number":"3","feed":{"event_time":"soon","bids":[],"asks":[]}}'
+    with pytest.raises(parse.ParseError):
+        fastbook.BookDecoder(parse.Quantizer(INST)).delta(fastbook.decode(text), 3, 0, 2)
 
 
 @pytest.mark.parametrize(
@@ -177,16 +184,20 @@ def test_apply_builds_the_same_book_as_events(stream: list[bytes]) -> None:
 @given(stream=streams())
 def test_caller_checked_predecessor_overrides_the_frame(stream: list[bytes]) -> None:
     """With `prev_sequence` given (the stream client has checked continuity) the frame's own
-    predecessor is not consulted, as in `parse.book_event`."""
+    predecessor is not consulted, as in `parse.book_event`; `delta` (the stream's hot path,
+    its own caches filled as it goes) builds the same event."""
     dec = fastbook.BookDecoder(parse.Quantizer(INST))
+    hot = fastbook.BookDecoder(parse.Quantizer(INST))
     q = parse.Quantizer(INST)
     for text in stream[1:]:
-        typed = dec.event(fastbook.decode(text), snapshot=False, local_ns=1, prev_sequence=42)
+        decoded = fastbook.decode(text)
+        typed = dec.event(decoded, snapshot=False, local_ns=1, prev_sequence=42)
         plain = parse.book_event(
             orjson.loads(text), q, snapshot=False, local_ns=1, prev_sequence=42
         )
         assert typed == plain
         assert typed.prev_sequence == 42  # type: ignore[union-attr]
+        assert hot.delta(decoded, fastbook.sequence(decoded), 1, 42) == plain
 
 
 @pytest.mark.parametrize("side", ["bids", "asks"])
