@@ -119,6 +119,19 @@ async def test_login_cookie_flags_bearer_and_csrf(running: Running) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_loopback_server_answers_only_to_loopback_host_names(running: Running) -> None:
+    """DNS rebinding: a page whose own name now resolves to 127.0.0.1 sends its own Host."""
+    client = running.client
+    assert (await client.get("/healthz", headers={"Host": "localhost"})).status_code == 200
+    rebound = await client.get("/healthz", headers={"Host": "rebind.evil.example"})
+    assert rebound.status_code == 400
+    login = await client.post(
+        "/api/auth/login", json={"password": PASSWORD}, headers={"Host": "rebind.evil.example"}
+    )
+    assert login.status_code == 400 and "token" not in login.text
+
+
+@pytest.mark.anyio
 async def test_login_is_rate_limited(running: Running) -> None:
     codes = [
         (
@@ -146,6 +159,42 @@ async def test_strategy_config_validation_and_live_update(running: Running) -> N
     assert symbol.status_code == 409
     goal = (await client.get("/api/config/goal")).json()
     assert set(goal) >= {"principal_usdt", "target_hourly_volume", "risk_profile"}
+
+
+@pytest.mark.anyio
+async def test_goal_principal_limits_the_engine_quotes(running: Running) -> None:
+    """Goal principal 100 USDT on the 200 USDT demo account at the fixed 50x: one order is
+    10 % of 100 × 50 = 500 USDT (not 1,000 from the whole account) and the position stays
+    within the inventory limit on the principal."""
+    client = running.client
+    await login(client)
+    engine = running.engine
+    await eventually(lambda: len(list(engine.orders.live())) >= 2, timeout_s=30)
+    earlier = {o.client_order_id for o in engine.orders.live()}
+    body = {"principal_usdt": 100, "target_hourly_volume": 5000, "risk_profile": "balanced"}
+    response = await client.put("/api/config/goal", json=body, headers=CSRF)
+    assert response.status_code == 200, response.text
+    mapped = response.json()
+    assert mapped["capital_usdt"] == 100 and mapped["effective_leverage"] == 50
+    assert engine.config.capital_usdt == 100.0 and engine.risk.limits.capital == 100.0
+    goal = (await client.get("/api/config/goal")).json()
+    assert goal["principal_usdt"] == 100 and goal["risk_profile"] == "balanced"
+    capacity = 100.0 * 50
+    max_order = mapped["order_size_fraction"] * capacity
+    max_inventory = mapped["max_inventory_ratio"] * capacity
+    assert max_order == pytest.approx(500.0) and max_inventory >= 1.8 * max_order
+    inst = engine.instrument
+
+    def new_quotes() -> list[Any]:
+        live = engine.orders.live()
+        return [o for o in live if not o.reduce_only and o.client_order_id not in earlier]
+
+    # the resting quotes are replaced by quotes sized on the principal, on both sides
+    await eventually(lambda: len({o.side for o in new_quotes()}) == 2, timeout_s=30)
+    lot = inst.notional(engine.mark_ticks(), 1)  # sizes round to whole lots
+    for order in new_quotes():
+        assert abs(inst.notional(order.price_ticks, order.size_lots) - max_order) <= lot, order
+    assert inst.notional(engine.mark_ticks(), abs(engine.position_lots)) <= max_inventory
 
 
 @pytest.mark.anyio
