@@ -14,7 +14,10 @@ changes near the top, deletions as size "0", new levels), as GRVT's JSON text. M
 * `typed→book`: `fastbook.decode` + sequence check + `BookDecoder.apply`, levels applied to the
   `OrderBook` without an event;
 * `venue feed`: the venue's real path, `JsonRpcStream._receive` (text frames, as websockets hands
-  them over) → `MarketFeed` → event → `OrderBook`, i.e. stream statistics and event plumbing too;
+  them over) → `MarketFeed` (book frames through its raw hook: `fastbook` typed decoding, the
+  stream's sequence rules) → event → `OrderBook`, i.e. stream statistics and event plumbing too;
+* `venue feed, dicts`: the same with the raw hook off, every frame decoded by `orjson` into dicts
+  (the path of every other stream, and of book frames the typed decoder refuses);
 * `ccxt`: ccxt.pro's GRVT handler (`grvt().handle_order_book(client, json.loads(raw))`), run in
   the interpreter given by `--ccxt-python` (a throwaway venv with ccxt installed), on the same
   frames.
@@ -181,7 +184,7 @@ def typed_apply_path() -> tuple[Step, OrderBook]:
     return step, book
 
 
-def feed_path() -> tuple[Step, OrderBook]:
+def feed_path(typed: bool = True) -> tuple[Step, OrderBook]:
     """The venue's own path from a received frame to an applied event."""
     q = parse.Quantizer(INST)
     book = OrderBook(SYMBOL)
@@ -194,6 +197,8 @@ def feed_path() -> tuple[Step, OrderBook]:
 
     feed = MarketFeed("ws://unused", q, clock=LiveClock(), rng=random.Random(0), emit=emit)
     stream = feed.stream
+    if not typed:
+        stream._on_raw = None
     key = ("v1.book.d", SYMBOL)
     stream._tracker.expect(key)
     stream._tracker.acked(key, FIRST_SEQ)
@@ -214,6 +219,7 @@ PATHS: dict[str, tuple[Callable[[], tuple[Step, OrderBook]], bool]] = {
     "typed→event": (typed_event_path, False),
     "typed→book": (typed_apply_path, False),
     "venue feed": (feed_path, True),
+    "venue feed, dicts": (lambda: feed_path(typed=False), True),
 }
 
 
