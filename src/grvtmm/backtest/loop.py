@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, cast
 
 from grvtmm.core.clock import SimClock, perf_ns
 from grvtmm.core.commands import Command
@@ -161,6 +161,9 @@ class ReplayLoop:
         heappush = heapq.heappush
         heappop = heapq.heappop
         hold_deltas = self.settings.deltas_wait_for_snapshot
+        feed = self.settings.feed_interval_ns
+        pending_bids = self._pending_bids
+        pending_asks = self._pending_asks
         while True:
             t_ex = nxt.ts_ns if nxt is not None else _INF
             t_arr = next_arrival()
@@ -181,13 +184,17 @@ class ReplayLoop:
                 while nxt is not None:
                     on_market(nxt)
                     stats.market_events += 1
+                    pushed: Event = nxt
+                    t_push = nxt.local_ns if nxt.local_ns > nxt.ts_ns else nxt.ts_ns
                     if hold_deltas:
-                        self._push_local(nxt)
-                        t_push = local[0][0]
-                    else:
-                        t_push = nxt.local_ns if nxt.local_ns > nxt.ts_ns else nxt.ts_ns
-                        self._seq += 1
-                        heappush(local, (t_push, self._seq, nxt))
+                        if isinstance(nxt, BookSnapshot):
+                            self._snapshot_local_ns = t_push
+                        elif t_push < self._snapshot_local_ns and isinstance(nxt, BookDelta):
+                            # Applied when the snapshot arrives; ties keep exchange order.
+                            t_push = self._snapshot_local_ns
+                            pushed = replace(nxt, local_ns=t_push)
+                    self._seq += 1
+                    heappush(local, (t_push, self._seq, pushed))
                     nxt = next(it, None)
                     if stop_when is not None or nxt is None:
                         break
@@ -208,9 +215,15 @@ class ReplayLoop:
                     _, _, item = heappop(local)
                     if item is _FLUSH:
                         self._flush(t)
+                    elif feed and isinstance(item, BookDelta):
+                        pending_bids.update(item.bids)
+                        pending_asks.update(item.asks)
+                        self._pending_seq = item.sequence
+                        if not self._flush_scheduled:
+                            self._flush_scheduled = True
+                            self._push((item.local_ns // feed + 1) * feed, _FLUSH)
                     else:
-                        assert isinstance(item, Event)
-                        self._local_market(item)
+                        self._local_market(cast(Event, item))
                     if stop_when is not None or not local:
                         break
                     t = local[0][0]
@@ -231,17 +244,6 @@ class ReplayLoop:
         return stats
 
     # ---- engine side ----------------------------------------------------------------------
-    def _push_local(self, event: Event) -> None:
-        t = max(event.local_ns, event.ts_ns)
-        if self.settings.deltas_wait_for_snapshot:
-            if isinstance(event, BookSnapshot):
-                self._snapshot_local_ns = t
-            elif isinstance(event, BookDelta) and t < self._snapshot_local_ns:
-                # Applied when the snapshot arrives; ties keep exchange order (snapshot first).
-                t = self._snapshot_local_ns
-                event = replace(event, local_ns=t)
-        self._push(t, event)
-
     def _local_market(self, event: Event) -> None:
         feed = self.settings.feed_interval_ns
         if feed and isinstance(event, BookDelta):
