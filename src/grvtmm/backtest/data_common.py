@@ -68,7 +68,7 @@ class LoadOptions:
     reorder_window_ns: int = 2_000_000_000
     trades_first: bool = False
     snapshot_buffer: int = 20_000
-    chunk_rows: int = 1 << 14
+    chunk_rows: int = 1 << 13
     bar_extremes: bool = False
 
 
