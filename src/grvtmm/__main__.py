@@ -111,7 +111,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="HTTP port (default 8080)")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="database, key file, password")] = None,
     mode: Annotated[
-        str | None, typer.Option(help="demo | live (default: live with GRVT keys, else demo)")
+        str | None,
+        typer.Option(
+            help="demo | paper | live (default: live with GRVT keys, else demo; paper: GRVT "
+            "public market data with simulated fills, no keys)"
+        ),
     ] = None,
     shutdown_timeout: Annotated[
         float | None,

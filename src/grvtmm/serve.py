@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,12 @@ from grvtmm.core.clock import NS_PER_S, Clock, LiveClock
 from grvtmm.core.events import EngineMode, EngineWarning, StartRequested, StopRequested
 from grvtmm.core.types import FeeSchedule, Instrument, Side
 from grvtmm.engine.engine import Engine
+from grvtmm.engine.settings import EngineSettings
 from grvtmm.monitor.metrics import Monitor, engine_view
 from grvtmm.monitor.prometheus import build_registry, render
 from grvtmm.node import Node
 from grvtmm.paper import PaperUnavailable, build_paper_venue
-from grvtmm.settings import Settings, is_loopback
+from grvtmm.settings import Settings, answered_hosts, is_loopback
 from grvtmm.store.repository import Store
 from grvtmm.store.secrets import SecretBox, resolve_key
 from grvtmm.store.writer import StoreWriter
@@ -95,9 +97,12 @@ class TradingStack:
     fees: FeeSchedule
     venue: Venue
     start_blocker: str = ""
+    notices: list[str] = field(default_factory=list)
 
 
-def grvt_config(settings: Settings, secrets: SecretBox) -> GrvtConfig | None:
+def grvt_config(
+    settings: Settings, secrets: SecretBox, leverage: float | None = None
+) -> GrvtConfig | None:
     """GRVT credentials: stored (encrypted, set over the API) override the environment."""
     g = settings.grvt
     key = secrets.get("grvt.api_key") or (g.api_key.get_secret_value() if g.api_key else "")
@@ -118,6 +123,7 @@ def grvt_config(settings: Settings, secrets: SecretBox) -> GrvtConfig | None:
         market_data_url=g.market_data_url or "",
         trades_ws_url=g.trades_ws_url or "",
         market_data_ws_url=g.market_data_ws_url or "",
+        leverage=math.ceil(leverage) if leverage else None,
     )
 
 
@@ -145,13 +151,14 @@ async def live_stack(config: GrvtConfig, symbol: str, clock: Clock) -> TradingSt
         instrument = await venue.prepare()
     except Exception as exc:
         raise ServeError(f"cannot reach GRVT ({config.env}): {exc}") from exc
-    return TradingStack("live", instrument, venue.fees, venue)
+    notices = [venue.leverage_problem] if venue.leverage_problem else []
+    return TradingStack("live", instrument, venue.fees, venue, notices=notices)
 
 
 async def build_stack(
     settings: Settings, clock: Clock, secrets: SecretBox, config: StrategyConfig
 ) -> TradingStack:
-    grvt = grvt_config(settings, secrets)
+    grvt = grvt_config(settings, secrets, config.effective_leverage)
     mode = settings.mode or ("live" if grvt else "demo")
     if mode == "demo":
         return demo_stack(settings, clock, 200.0, config.effective_leverage)
@@ -169,6 +176,7 @@ async def build_stack(
             symbol=config.symbol,
             leverage=config.effective_leverage,
             env=secrets.get("grvt.env"),
+            equity=settings.paper_equity,
         )
     except PaperUnavailable as exc:
         raise ServeError(str(exc)) from exc
@@ -224,6 +232,7 @@ class Server:
             config=config_state.strategy,
             strategy_factory=lambda cfg: build_strategy(cfg, instrument, fees),
             fees=fees,
+            settings=EngineSettings(flatten_on_start=settings.flatten_on_start),
             start_ns=clock.now_ns(),
         )
         monitor = Monitor(
@@ -250,13 +259,16 @@ class Server:
         node.add_sink(alerts)
         self.store_failure_hooks.append(alerts.store_failure)
         jobs = self.jobs = JobRunner(store, data_dir, build_backtest_run)
-        registry = build_registry(monitor, lambda: {s.name: s.dropped for s in node.sinks})
+        diagnostics = getattr(stack.venue, "diagnostics", None)
+        registry = build_registry(
+            monitor, lambda: {s.name: s.dropped for s in node.sinks}, diagnostics
+        )
         services = Services(
             node=node,
             clock=clock,
             mode=stack.mode,
             passwords=passwords,
-            sessions=SessionStore(clock),
+            sessions=SessionStore(clock, passwords=passwords),
             limiter=LoginLimiter(clock),
             config=config_state,
             monitor=monitor,
@@ -266,6 +278,7 @@ class Server:
             metrics_renderer=lambda: render(registry),
             stream=hub,
             status_extra=lambda: self._status_extra(stack, passwords),
+            venue_diagnostics=diagnostics,
             version=__version__,
             telegram_test=alerts.send_test,
             jobs=jobs,
@@ -371,7 +384,7 @@ class Server:
             hook(detail)
 
     def _status_extra(self, stack: TradingStack, passwords: PasswordFile) -> dict[str, Any]:
-        notices: list[str] = []
+        notices: list[str] = list(stack.notices)
         if not passwords.is_set:
             notices.append("No operator password is set: run `grvt-mm set-password`.")
         return {
@@ -392,7 +405,9 @@ class Server:
         engine (flatten, bounded) and close everything; returns the process exit status."""
         assert self.node is not None and self.services is not None
         node = self.node
-        app = self.app = create_app(self.services, STATIC_DIR)
+        app = self.app = create_app(
+            self.services, STATIC_DIR, allowed_hosts=answered_hosts(self.settings)
+        )
         config = uvicorn.Config(
             app,
             host=self.settings.host,

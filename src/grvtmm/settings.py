@@ -69,11 +69,40 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(60.0, gt=0, le=3600)
     """SIGTERM/SIGINT: how long the engine may take to cancel and flatten before the process
     gives up (CRITICAL alert, stored event naming what is still open) and exits."""
+    allowed_hosts: list[str] = Field(default_factory=list, max_length=64)
+    """Host names the server answers to (the request's Host header), the defence against DNS
+    rebinding. Empty: the loopback names when bound to loopback (plus the bind address when it
+    is one specific address); `["*"]`: any host. Behind a reverse proxy add the site's name,
+    e.g. `GRVTMM_ALLOWED_HOSTS='["grvt-mm.example.com"]'`."""
+    flatten_on_start: bool = False
+    """Live: a position found on the venue when the engine starts is adopted (False) or
+    flattened first (True)."""
+    paper_equity: float = Field(200.0, gt=0, le=1e9)
+    """Starting capital (USDT) of the simulated account in paper mode."""
     grvt: GrvtSettings = GrvtSettings()
     telegram: TelegramSettings = TelegramSettings()
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'grvtmm.db').resolve()}"
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+_WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+def answered_hosts(settings: Settings) -> tuple[str, ...]:
+    """The Host names the API accepts (empty tuple: any), from `allowed_hosts` and the bind."""
+    configured = [h.strip().lower() for h in settings.allowed_hosts if h.strip()]
+    if "*" in configured:
+        return ()
+    bind = settings.host.strip().lower()
+    if configured:
+        return (*LOOPBACK_HOSTS, *configured)
+    if is_loopback(bind.strip("[]")):
+        return LOOPBACK_HOSTS
+    if bind in _WILDCARD_BINDS:
+        return ()  # reachable under any name; the password guards it (and a notice says so)
+    return (*LOOPBACK_HOSTS, f"[{bind}]" if ":" in bind else bind)
 
 
 def is_loopback(host: str) -> bool:

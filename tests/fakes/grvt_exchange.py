@@ -69,6 +69,7 @@ class Faults:
     """(HTTP status, GRVT code) answered to the next API-key logins."""
     slow_rest_s: float = 0.0
     async_post_only_rejects: int = 0
+    leverage_refused: bool = False
     book_subscribe_error: bool = False
     gap_next_book: int = 0
     duplicate_next_book: int = 0

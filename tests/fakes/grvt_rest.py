@@ -58,6 +58,7 @@ class RestEndpoints:
     clock: LiveClock
     sessions: dict[str, int]
     requests: list[str]
+    leverage_set: list[tuple[str, str]]
     errors: list[str]
     extra_listings: list[dict[str, Any]]
     cookie_lifetime_s: int
@@ -203,7 +204,8 @@ class RestEndpoints:
         if name == "v1/fill_history":
             return self._fill_page(body)
         if name == "v1/set_initial_leverage":
-            return {"success": True}
+            self.leverage_set.append((str(body.get("instrument")), str(body.get("leverage"))))
+            return {"success": not self.exchange.faults.leverage_refused}
         raise ApiError(404, 1004, f"Data Not Found: {name}")
 
     def _fill_page(self, body: dict[str, Any]) -> dict[str, Any]:

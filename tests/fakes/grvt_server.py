@@ -105,6 +105,7 @@ class FakeGrvtServer(RestEndpoints):
         self.sessions: dict[str, int] = {}
         self.conns: list[Conn] = []
         self.requests: list[str] = []
+        self.leverage_set: list[tuple[str, str]] = []
         self.errors: list[str] = []
         self.logins = 0
         self.refused_ws = 0

@@ -372,3 +372,25 @@ async def test_restart_keeps_history_and_sessions(tmp_path: Path) -> None:
 
 async def _more_than(probe: Any, n: int) -> bool:
     return bool(await probe() > n)
+
+
+@pytest.mark.anyio
+async def test_flatten_on_start_setting_reaches_the_engine(tmp_path: Path) -> None:
+    for flatten in (False, True):
+        settings = Settings(
+            host="127.0.0.1",
+            port=0,
+            data_dir=tmp_path / f"data-{flatten}",
+            admin_password=PASSWORD,  # type: ignore[arg-type]
+            flatten_on_start=flatten,
+        )
+        server = Server(settings, LiveClock())
+        await server.setup()
+        task = asyncio.create_task(server.run())
+        with anyio.fail_after(20):
+            await server.started.wait()
+        assert server.node is not None
+        assert server.node.engine.settings.flatten_on_start is flatten
+        server.request_exit()
+        with anyio.fail_after(90):
+            await task

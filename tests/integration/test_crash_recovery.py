@@ -109,6 +109,7 @@ async def test_kill_9_then_restart_reconciles_before_quoting(
     first = ServeProcess(data, mode="live", env=env)
     try:
         await first.start()
+        assert server.leverage_set == [(INST.symbol, "20")]  # the strategy's leverage
         response = await first.client.put("/api/config/strategy", json=NEAR_QUOTES, headers=CSRF)
         assert response.status_code == 200, response.text
         await first.control("start")

@@ -115,6 +115,21 @@ async def test_missing_instrument_constraints_block_placement() -> None:
             await venue.close()
 
 
+async def test_prepare_sets_the_leverage_and_survives_a_refusal() -> None:
+    with anyio.fail_after(15):
+        async with FakeGrvtServer(INST, params=FAST) as server:
+            venue = GrvtVenue(grvt_config(server, leverage=20), "BNB_USDT_Perp", LiveClock())
+            assert (await venue.prepare()).symbol == "BNB_USDT_Perp"
+            assert server.leverage_set == [("BNB_USDT_Perp", "20")]
+            assert venue.leverage_problem == ""
+            await venue.close()
+            server.exchange.faults.leverage_refused = True
+            refused = GrvtVenue(grvt_config(server, leverage=50), "BNB_USDT_Perp", LiveClock())
+            assert (await refused.prepare()).symbol == "BNB_USDT_Perp"  # still starts
+            assert "50x" in refused.leverage_problem and "BNB_USDT_Perp" in refused.leverage_problem
+            await refused.close()
+
+
 async def test_rate_limit_storm_backs_off_and_recovers() -> None:
     with anyio.fail_after(15):
         async with FakeGrvtServer(INST, params=FAST) as server, venue_on(server) as (venue, got):

@@ -153,6 +153,7 @@ async def test_paper_quotes_and_fills_in_the_simulator_on_grvt_public_data(
             assert body["mode"] == "paper"
             assert any("Paper mode" in n for n in body["notices"])
             assert body["engine"]["mode"] == EngineMode.IDLE.value  # paper waits for the operator
+            assert body["venue"] is not None and "market" in body["venue"]["streams"]
 
             await configure_and_start(client)
             await eventually(lambda: quoting_both_sides(server), 20)

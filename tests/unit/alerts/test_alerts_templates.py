@@ -76,6 +76,27 @@ def test_chinese_template_translates_level_title_labels_mode_and_values() -> Non
     assert render_alert(change, "zh").splitlines()[3:] == ["原模式: 运行中", "新模式: 已暂停"]
 
 
+@pytest.mark.parametrize(
+    ("language", "head", "orders"),
+    [
+        ("en", "🚨 CRITICAL · Shutdown left exposure open", "Open orders: 2"),
+        ("zh", "停机时仍有敞口", "未成交挂单: 2"),
+    ],
+)
+def test_shutdown_incomplete_alert_reads_as_words(language: str, head: str, orders: str) -> None:
+    alert = Alert(
+        level=Level.CRITICAL,
+        event="flatten",
+        title="shutdown_incomplete",
+        details=(("position", "0.5"), ("open_orders", "2")),
+        ts_ns=TS_NS,
+        symbol="BNB_USDT_Perp",
+        mode="stopping",
+    )
+    lines = render_alert(alert, language).splitlines()
+    assert head in lines[0] and orders in lines
+
+
 def test_unknown_language_falls_back_to_english() -> None:
     assert render_alert(breaker_alert(), "fr") == render_alert(breaker_alert(), "en")
 

@@ -77,6 +77,8 @@ class GrvtVenue:
         self._connected = False
         self._closing = False
         self._closed = False
+        self.leverage_problem = ""
+        """Set when GRVT refused the leverage the strategy sizes for (shown as a notice)."""
         self.market: MarketFeed | None = None
         self.private: PrivateFeed | None = None
         self.desk: OrderDesk | None = None
@@ -109,7 +111,17 @@ class GrvtVenue:
         await self.instruments.refresh()
         self._instrument = self.instruments.get(self.symbol)
         if self.config.leverage:
-            await self.rest.set_initial_leverage(self._instrument.symbol, self.config.leverage)
+            symbol, leverage = self._instrument.symbol, self.config.leverage
+            try:
+                await self.rest.set_initial_leverage(symbol, leverage)
+            except err.VenueError as exc:
+                # Not fatal: the account keeps its current leverage; orders beyond its margin
+                # are rejected (and counted) rather than the server refusing to start.
+                self.leverage_problem = (
+                    f"GRVT did not set {leverage}x leverage on {symbol} ({exc.describe()}): "
+                    "orders are sized for it, so check the account's leverage on GRVT."
+                )
+                log.warning("grvt.leverage_not_set", extra={"detail": self.leverage_problem})
         return self._instrument
 
     def resume(
