@@ -124,7 +124,10 @@ def env_file_values(path: Path, *, commented: bool = False) -> dict[str, str]:
     for line in path.read_text().splitlines():
         match = pattern.match(line.strip())
         if match and (commented or not match.group(1)):
-            values[match.group(2)] = match.group(3).strip()
+            value = match.group(3).strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]  # systemd and Compose strip one level of outer quotes
+            values[match.group(2)] = value
     return values
 
 
