@@ -11,9 +11,12 @@ from decimal import Decimal
 import pytest
 
 from grvtmm.app import DEMO_START_NS, SimRun, SimRunSettings, build_sim_run, run_demo
+from grvtmm.core.book import OrderBook
 from grvtmm.core.clock import NS_PER_S
-from grvtmm.core.commands import CancelAll, Command, PlaceOrder
+from grvtmm.core.commands import CancelAll, CancelOrder, Command, PlaceOrder
 from grvtmm.core.events import (
+    BookDelta,
+    BookSnapshot,
     BreakerTripped,
     EngineMode,
     EngineWarning,
@@ -29,9 +32,11 @@ from grvtmm.core.events import (
     StopRequested,
     VenueError,
     VenueErrorKind,
+    VenueStatus,
 )
+from grvtmm.core.orders import OrderStatus
 from grvtmm.core.types import FeeSchedule, Instrument, Side, TimeInForce
-from grvtmm.engine.engine import EngineSettings
+from grvtmm.engine.engine import Engine, EngineSettings
 from grvtmm.strategy.params import StrategyConfig
 from grvtmm.venues.sim.exchange import SimExchange
 from grvtmm.venues.sim.synthetic import Regime, SyntheticMarket, SyntheticParams, default_instrument
@@ -401,3 +406,115 @@ def test_flatten_close_sent_with_the_halt_survives_that_halts_reconcile() -> Non
     assert run.engine.mode is EngineMode.HALTED and run.engine.position_lots == 0
     warnings = [(w.code, w.detail) for w in of_type(run.notices, EngineWarning)]
     assert warnings == []
+
+
+# ---- market data breaks while quotes rest ----------------------------------------------------
+
+
+class EngineTap:
+    """The engine as the loop sees it, logging each event with the quotes that were working
+    when it arrived (acknowledged, no cancel in flight) and the commands it produced."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.log: list[tuple[Event, set[int], list[Command]]] = []
+
+    def on_event(self, event: Event) -> list[Command]:
+        working = {
+            o.client_order_id
+            for o in self.engine.orders.live()
+            if not o.reduce_only
+            and not o.cancel_requested_ns
+            and o.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+        }
+        commands = self.engine.on_event(event)
+        self.log.append((event, working, commands))
+        return commands
+
+    def take_notices(self) -> list[Event]:
+        return self.engine.take_notices()
+
+
+def broken_feed(
+    events: Iterable[Event], break_ns: int, resume_ns: int, *, gap: bool
+) -> Iterator[Event]:
+    """The feed with, at `break_ns`, a delta that does not follow its predecessor (`gap`), and
+    at `resume_ns` a fresh snapshot of the true book that the following deltas chain onto."""
+    true_book = OrderBook("")
+    broken = resumed = False
+    for event in events:
+        if not resumed and event.ts_ns >= resume_ns:
+            resumed = True
+            yield BookSnapshot(
+                ts_ns=event.ts_ns,
+                local_ns=event.local_ns,
+                symbol=true_book.symbol,
+                bids=tuple(true_book.bids.items()),
+                asks=tuple(true_book.asks.items()),
+                sequence=true_book.sequence,
+            )
+        if isinstance(event, BookSnapshot):
+            true_book.apply_snapshot(event)
+        elif isinstance(event, BookDelta):
+            true_book.apply_delta(event)
+            prev = event.prev_sequence
+            if gap and not broken and event.ts_ns >= break_ns and prev is not None:
+                broken = True
+                yield replace(event, prev_sequence=prev - 1)
+                continue
+        yield event
+
+
+@pytest.mark.parametrize("fault", ["book_gap", "market_disconnected"])
+def test_quotes_are_pulled_while_the_book_is_broken_and_return_with_a_snapshot(
+    fault: str,
+) -> None:
+    """A sequence gap or a market-stream disconnect while quotes rest: every working quote is
+    cancelled in the same event (no waiting for the stale-data breaker), nothing is placed
+    while the book is unusable, the engine keeps running, and quoting resumes on both sides
+    once a fresh snapshot makes the book valid again."""
+    break_ns, resume_ns = START + 30 * NS_PER_S, START + 36 * NS_PER_S
+    run, source = start_run(
+        StrategyConfig(),
+        SyntheticParams(trade_rate_per_s=4.0),
+        settings=SimRunSettings(fees=NO_FEES, feed_interval_ns=0),
+    )
+    tap = EngineTap(run.engine)
+    run.loop.engine = tap  # type: ignore[assignment]
+    if fault == "market_disconnected":
+        run.loop.schedule(VenueStatus(ts_ns=break_ns, local_ns=break_ns, connected=False))
+        up = resume_ns - NS_PER_S // 2
+        run.loop.schedule(VenueStatus(ts_ns=up, local_ns=up, connected=True))
+    feed = broken_feed(source, break_ns, resume_ns, gap=fault == "book_gap")
+    run.loop.run(feed, until_ns=START + 60 * NS_PER_S)
+
+    def broke(event: Event) -> bool:
+        if fault == "book_gap":
+            return isinstance(event, BookDelta) and event.ts_ns >= break_ns
+        return isinstance(event, VenueStatus) and not event.connected
+
+    at = next(i for i, (event, _, _) in enumerate(tap.log) if broke(event))
+    back = next(
+        i for i, (event, _, _) in enumerate(tap.log) if isinstance(event, BookSnapshot) and i > at
+    )
+    _, working, commands = tap.log[at]
+    assert working, "no quotes were resting when the feed broke"
+    assert all(isinstance(c, CancelOrder) and c.reason == fault for c in commands)
+    assert {c.client_order_id for c in commands if isinstance(c, CancelOrder)} == working
+    pulled = [q for q in of_type(run.notices, QuoteUpdated) if q.reason == fault]
+    assert len(pulled) == 1 and pulled[0].bid_lots == 0 and pulled[0].ask_lots == 0
+    # while the book is unusable: no placement; quotes acknowledged meanwhile are cancelled
+    between = tap.log[at + 1 : back]
+    assert all(isinstance(c, CancelOrder) for _, _, cmds in between for c in cmds)
+    assert tap.log[back][1] == set(), "a quote was still working when the snapshot came"
+    assert run.engine.mode is EngineMode.RUNNING and not of_type(run.notices, BreakerTripped)
+    # the snapshot makes the book valid: both sides quoted again within a second
+    placed = [
+        c
+        for event, _, cmds in tap.log[back:]
+        if event.local_ns < tap.log[back][0].local_ns + NS_PER_S
+        for c in cmds
+        if isinstance(c, PlaceOrder)
+    ]
+    assert {c.side for c in placed} == {Side.BUY, Side.SELL}
+    assert run.engine.book.valid and run.engine.snapshot().connected

@@ -167,12 +167,16 @@ class Engine(QuotingMixin, StoppingMixin):
                 self._warn(
                     e.local_ns, "book_gap", f"sequence gap {self.book.gap}; awaiting snapshot"
                 )
+                if self.mode is M.RUNNING:
+                    return self._pull_quotes(e.local_ns, "book_gap")
             return []
         return self._after_book(e.local_ns)
 
     def _on_ticker(self, e: ev.Ticker) -> list[Command]:
-        if self.book_ok and self.book.valid:
-            return []  # the depth stream is authoritative while it works
+        if self.book_ok:
+            # The depth stream is authoritative while the venue has it; after a gap or a
+            # reconnect the book waits for that stream's snapshot.
+            return []
         self.book.apply_ticker(e)
         return self._after_book(e.local_ns)
 
@@ -354,6 +358,8 @@ class Engine(QuotingMixin, StoppingMixin):
         self.book_ok = e.book_ok
         if not e.connected:
             self.book.invalidate()
+            if self.mode is M.RUNNING:
+                return self._pull_quotes(e.local_ns, "market_disconnected")
         return []
 
     # ---- operator control ---------------------------------------------------------------------

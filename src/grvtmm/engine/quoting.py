@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from grvtmm.core import events as ev
 from grvtmm.core.book import OrderBook
 from grvtmm.core.commands import CancelOrder, Command, PlaceOrder, Reconcile
-from grvtmm.core.orders import ClientIdGenerator, Order, OrderTable
+from grvtmm.core.orders import ClientIdGenerator, Order, OrderStatus, OrderTable
 from grvtmm.core.positions import PositionLedger
 from grvtmm.core.types import Instrument, Side, TimeInForce
 from grvtmm.engine.requote import NOTHING, Cancellation, Placement, SidePlan, plan_side
@@ -20,6 +20,7 @@ from grvtmm.engine.settings import EngineSettings
 from grvtmm.strategy.base import AccountView, Quote, QuoteTarget, Strategy
 
 _STANDALONE_CANCELS = frozenset({"side_off", "duplicate", "away"})
+_WORKING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 
 
 def _changed(old: Quote | None, new: Quote | None) -> bool:
@@ -61,7 +62,10 @@ class QuotingMixin:
     def _decide(self, now: int, *, from_timer: bool = False) -> list[Command]:
         book = self.book
         if not book.ready:
-            return []
+            # A broken feed (gap, disconnect) leaves nothing to price against: our quotes come
+            # off (also those acknowledged since) until a snapshot makes the book valid again.
+            # A valid book that is one-sided or crossed only holds the quotes where they are.
+            return [] if book.valid else self._pull_quotes(now, "book_invalid")
         ledger = self.ledger
         if self._session_pnl0 is None:
             self._session_pnl0 = ledger.net_pnl(book.mid_ticks())
@@ -104,6 +108,26 @@ class QuotingMixin:
         version = orders.version
         self._decided_key = (book.best_bid, book.best_ask, ledger.position_lots, version)
         self._planned_version = -1 if cmds else version
+        return cmds
+
+    def _pull_quotes(self, now: int, reason: str) -> list[Command]:
+        """Cancel every working quote (not a flatten's closes) that has no cancel in flight.
+
+        Orders not yet acknowledged are left to their ack (a cancel could overtake them): the
+        next decision pulls them while the book is still unusable.
+        """
+        cmds: list[Command] = []
+        for order in self.orders.live():
+            if (
+                not order.reduce_only
+                and order.cancel_requested_ns == 0
+                and order.status in _WORKING
+            ):
+                cmds.append(self._cancel(now, order.client_order_id, reason))
+        old = self._target
+        if old is not None and (old.bid is not None or old.ask is not None):
+            self._target = QuoteTarget(None, None, reason)
+            self._publish_target(now, self._target)
         return cmds
 
     def _carry_out(self, cmds: list[Command], side: Side, plan: SidePlan, now: int) -> None:
