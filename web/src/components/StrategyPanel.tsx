@@ -14,7 +14,7 @@ import { LockIcon } from './Icons';
 export const GROUPS: readonly { id: string; fields: readonly string[] }[] = [
   { id: 'model', fields: ['strategy', 'symbol', 'model', 'gamma', 'sigma', 'k', 'intensity_a', 'horizon_s', 'skew_factor'] },
   { id: 'risk', fields: ['max_drawdown', 'max_inventory_ratio', 'one_sided_enter', 'one_sided_exit'] },
-  { id: 'sizing', fields: ['effective_leverage', 'order_size_fraction', 'target_hourly_volume'] },
+  { id: 'sizing', fields: ['effective_leverage', 'capital_usdt', 'order_size_fraction', 'target_hourly_volume'] },
   { id: 'quoting', fields: ['min_half_spread_ticks', 'fee_floor', 'depth_ticks', 'vol_halflife_s'] },
   { id: 'requote', fields: ['min_order_age_s', 'max_order_age_s', 'price_tolerance_ticks', 'size_tolerance'] },
   { id: 'fixed', fields: ['half_spread_ticks', 'order_qty', 'step_ms'] },
