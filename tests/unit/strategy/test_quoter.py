@@ -290,6 +290,7 @@ configs = st.fixed_dictionaries(
         "skew_factor": st.floats(0.0, 10.0),
         "order_size_fraction": st.floats(1e-4, 0.5),
         "effective_leverage": st.floats(1.0, 100.0),
+        "capital_usdt": st.none() | st.floats(1.0, 10_000.0),
     }
 )
 instruments = st.builds(
@@ -330,14 +331,17 @@ def test_quote_invariants(
         assert ask.price_ticks == max(model_ask, book.best_ask)
     lot_notional = book.mid_ticks() * tick * inst.step_f
     leverage = s.config.effective_leverage
-    assert d.inventory_ratio == inventory_ratio(acct.position_lots * lot_notional, acct, leverage)
+    capital = s.config.capital_usdt
+    position_notional = acct.position_lots * lot_notional
+    assert d.inventory_ratio == inventory_ratio(position_notional, acct, leverage, capital)
     if bid is not None:
         assert 0 < bid.price_ticks <= book.best_bid  # post-only: never crosses
     if ask is not None:
         assert ask.price_ticks >= book.best_ask
     if bid is not None and ask is not None:
         assert bid.price_ticks < ask.price_ticks
-    cap = cap_lots(s.config, inst, acct.equity, book.mid_ticks())
+    basis = acct.equity if capital is None else min(acct.equity, capital)
+    cap = cap_lots(s.config, inst, basis, book.mid_ticks())
     for quote, side, resting in ((bid, 1, acct.open_bid_lots), (ask, -1, acct.open_ask_lots)):
         if quote is None:
             continue
