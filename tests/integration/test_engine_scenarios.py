@@ -370,6 +370,40 @@ def test_inventory_beyond_the_limit_halts_and_flattens() -> None:
     assert held >= 150
 
 
+def test_inventory_limit_is_on_the_committed_capital() -> None:
+    """50 USDT committed on the 200 USDT account: a manual trade of ≈ 360 USDT is 0.09 of the
+    account's 200 × 20 but 0.36 of the capital's 50 × 20, past the 0.2 limit: halt, flatten."""
+    config = StrategyConfig(
+        max_inventory_ratio=0.2,
+        one_sided_enter=0.1,
+        one_sided_exit=0.05,
+        order_size_fraction=0.02,
+        capital_usdt=50.0,
+    )
+    run, source = start_run(config, SyntheticParams(trade_rate_per_s=4.0))
+    recorder = record_commands(run)
+    run.loop.run(source, until_ns=START + 60 * NS_PER_S)
+    assert run.engine.mode is EngineMode.RUNNING and not of_type(run.notices, BreakerTripped)
+    assert run.engine.equity() > 150.0  # the account is four times the commitment
+    now = run.clock.now_ns()
+    manual = PlaceOrder(
+        ts_ns=now,
+        client_order_id=2**63 + 7,
+        symbol=run.instrument.symbol,
+        side=Side.BUY,
+        price_ticks=run.engine.book.best_ask + 50,
+        size_lots=60,
+        post_only=False,
+        tif=TimeInForce.IOC,
+        reason="manual",
+    )
+    run.exchange.submit(manual, now)
+    halt_and_settle(run, None, now + 120 * NS_PER_S)
+    assert_tripped_halted_flat(run, recorder, "inventory")
+    trip = of_type(run.notices, BreakerTripped)[0]
+    assert trip.limit == 0.2 and 0.3 < trip.value < 0.45
+
+
 @pytest.mark.parametrize("figure", [math.nan, math.inf, -math.inf])
 def test_equity_that_cannot_be_computed_fails_closed(figure: float) -> None:
     """The venue's account figure at session start is not a number: the session's equity and
