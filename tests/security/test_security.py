@@ -244,7 +244,7 @@ async def test_metrics_are_open_to_loopback_only(secured: Secured) -> None:
         assert remote.status_code == 401
         assert "grvtmm_" not in remote.text
         rebound = await local.get("/metrics", headers={"Host": "rebind.evil.example"})
-        assert rebound.status_code == 401 and "grvtmm_" not in rebound.text
+        assert rebound.status_code == 400 and "grvtmm_" not in rebound.text  # the Host check
         v6 = await local.get("/metrics", headers={"Host": "[::1]"})
         assert v6.status_code == 200
         token = (await login(local)).json()["token"]
@@ -252,6 +252,18 @@ async def test_metrics_are_open_to_loopback_only(secured: Secured) -> None:
             "/metrics", headers={**REMOTE, "Authorization": f"Bearer {token}"}
         )
         assert authorised.status_code == 200 and "grvtmm_" in authorised.text
+
+
+async def test_metrics_need_a_loopback_host_name_even_when_any_host_is_answered(
+    secured: Secured,
+) -> None:
+    """Bound to every interface, the server answers to any Host; /metrics still stays closed
+    to a page that re-pointed its own name at this machine."""
+    app = create_app(secured.services)
+    async with serving(app) as base, httpx.AsyncClient(base_url=base) as client:
+        assert (await client.get("/metrics")).status_code == 200
+        rebound = await client.get("/metrics", headers={"Host": "rebind.evil.example"})
+        assert rebound.status_code == 401 and "grvtmm_" not in rebound.text
 
 
 async def test_login_brute_force_is_slowed_until_the_lockout_expires(secured: Secured) -> None:
