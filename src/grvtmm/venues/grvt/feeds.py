@@ -5,6 +5,11 @@ A book.d sequence gap is passed on as the delta that broke the chain, so the eng
 itself invalid until the re-subscription's snapshot; meanwhile mini tickers keep quoting inputs
 alive. If the book stream cannot be subscribed, or goes silent while the connection lives, the
 feed reports `book_ok=False` (ticker-only quoting) and keeps retrying it.
+
+Book frames are decoded from the received text straight into typed structs (`fastbook`), which
+costs about half of decoding them into dicts; every other message, and any book frame the typed
+decoder refuses, is decoded generically by the stream client, so malformed frames are counted and
+handled the same way whichever decoder saw them first.
 """
 
 from __future__ import annotations
