@@ -83,6 +83,9 @@ class Faults:
     """WebSocket handshakes to refuse (HTTP 403 before the upgrade) before accepting again."""
     min_notional_check: bool = False
     """Refuse orders below the instrument's min notional: 2066, or 2067 for reduce-only."""
+    mute_private: bool = False
+    """Private streams (orders, states, fills, positions) stay connected but publish nothing;
+    what happens meanwhile is only visible over REST, and is never sent late."""
 
 
 @dataclass

@@ -109,6 +109,8 @@ class FakeGrvtServer(RestEndpoints):
         self.errors: list[str] = []
         self.logins = 0
         self.refused_ws = 0
+        self.private_muted = 0
+        """Private frames not sent because `faults.mute_private` was on."""
         self._tokens = itertools.count(1)
         self._tasks: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None
@@ -255,6 +257,9 @@ class FakeGrvtServer(RestEndpoints):
                 conn.frame(stream, self.instrument.symbol, feed)
 
     def _publish_private(self, stream: str, feed: dict[str, Any]) -> None:
+        if self.exchange.faults.mute_private:
+            self.private_muted += 1
+            return
         selector = f"{SUB_ACCOUNT}-{self.instrument.symbol}"
         for conn in self.conns:
             if conn.private and (stream, selector) in conn.subs:

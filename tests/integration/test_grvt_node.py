@@ -176,3 +176,54 @@ async def test_restart_cancels_unknown_orders_and_adopts_the_position() -> None:
                     if f.trade_id in {e.trade_id for e in got.of(OrderFilled)}
                 ]
                 await stop_and_check_flat(node, server)
+
+
+async def test_silent_private_streams_fall_back_to_rest_without_doubling_fills() -> None:
+    with anyio.fail_after(60):
+        async with (
+            FakeGrvtServer(INST, params=FAST) as server,
+            node_on(server) as (node, venue, rec),
+        ):
+            await start(node)
+            assert venue.private is not None
+            private = venue.private
+            await eventually(lambda: bool(rec.of(OrderFilled)) and not private.needs_sync, 20)
+            server.exchange.faults.mute_private = True  # connected, but nothing is published
+            # Fills made once the streams have been quiet for `private_quiet_s` (1 s) cannot
+            # come from a REST read already under way when they fell silent.
+            later_ns = server.clock.now_ns() + 1_200_000_000
+            accepted = len(rec.of(OrderAccepted))
+
+            def unheard() -> set[str]:
+                return {
+                    f["trade_id"] for f in server.exchange.fills if int(f["event_time"]) > later_ns
+                }
+
+            # the market trades through our quotes while the private streams say nothing
+            await eventually(lambda: len(unheard()) >= 3, 30)
+            assert server.private_muted > 0 and private.connected
+
+            def reported() -> set[str]:
+                return {f.trade_id for f in rec.of(OrderFilled)}
+
+            # learnt over REST: these fills were never sent on any stream
+            missed = unheard()
+            await eventually(lambda: missed <= reported(), 15)
+            await eventually(
+                lambda: node.engine.position_lots == server.exchange.matching.position_lots, 10
+            )
+            assert "full/v1/fill_history" in server.requests
+            assert len(rec.of(OrderAccepted)) > accepted  # new quotes' states read over REST
+            ids = [f.trade_id for f in rec.of(OrderFilled)]
+            assert len(ids) == len(set(ids)), "a fill was reported twice"
+
+            # the streams speak again: what they say now is new or recognised, never doubled
+            heard_before = private.last_frame_ns()
+            server.exchange.faults.mute_private = False
+            fills = len(server.exchange.fills)
+            await eventually(lambda: len(server.exchange.fills) > fills + 1, 30)
+            await eventually(lambda: private.last_frame_ns() > heard_before, 10)
+            await eventually(lambda: quoting_both_sides(node), 10)
+            await stop_and_check_flat(node, server)
+            fills_once(rec, server)
+            assert node.engine.position_lots == server.exchange.matching.position_lots == 0
