@@ -126,6 +126,10 @@ class FakeExchange:
         self.clock = clock
         self.fees = fees or FeeSchedule(Decimal("-0.0001"), Decimal("0.0005"))
         self.matching = MatchingEngine(instrument, self.fees, RiskAverseQueue())
+        self.grid = instrument
+        """The listing orders are validated against (tick, size step); see `relist`."""
+        self.creates: list[tuple[int, dict[str, Any]]] = []
+        """Every create received (receive time, order), accepted or not."""
         self.faults = Faults()
         self.records: dict[int, OrderRecord] = {}
         self.fills: list[dict[str, Any]] = []
@@ -146,6 +150,7 @@ class FakeExchange:
     def create(self, order: dict[str, Any]) -> tuple[dict[str, Any], list[Event]]:
         """Validate and accept an order: the PENDING answer now, the matching outcome later."""
         now = self.clock.now_ns()
+        self.creates.append((now, order))
         self._verify(order, now)
         cid = int(order["metadata"]["client_order_id"])
         existing = self.records.get(cid)
@@ -213,7 +218,7 @@ class FakeExchange:
 
     def _command(self, order: dict[str, Any], cid: int, now: int) -> tuple[PlaceOrder, TimeInForce]:
         leg = order["legs"][0]
-        inst = self.instrument
+        inst, grid = self.instrument, self.grid
         try:
             tif = TimeInForce(order["time_in_force"])
         except ValueError:
@@ -222,9 +227,9 @@ class FakeExchange:
             raise ApiError(400, 2032, "Post only orders must be GTT")
         price = Decimal(leg["limit_price"])
         size = Decimal(leg["size"])
-        if price % inst.tick_size:
+        if price % grid.tick_size:
             raise ApiError(400, 2064, "Invalid limit price tick")
-        if size % inst.size_step:
+        if size % grid.size_step:
             raise ApiError(400, 2065, "Order size too granular")
         cmd = PlaceOrder(
             ts_ns=now,

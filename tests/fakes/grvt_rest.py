@@ -55,6 +55,7 @@ class RestEndpoints:
 
     exchange: FakeExchange
     instrument: Instrument
+    listed: Instrument | None
     clock: LiveClock
     sessions: dict[str, int]
     requests: list[str]
@@ -143,10 +144,13 @@ class RestEndpoints:
             raise ApiError(status, code, "scripted failure")
 
     def _public(self, name: str, body: dict[str, Any]) -> Any:
+        mine = [listing(self.listed)] if self.listed is not None else []
         if name in ("all_instruments", "instruments"):
-            return [listing(self.instrument), *self.extra_listings]
+            return [*mine, *self.extra_listings]
         if name == "instrument":
-            return listing(self.instrument)
+            if not mine:
+                raise ApiError(404, 1004, "Data Not Found")
+            return mine[0]
         return self._mini()
 
     def _trading(self, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -87,6 +87,8 @@ class FakeGrvtServer(RestEndpoints):
         if not instrument.asset_id:
             instrument = dataclasses.replace(instrument, asset_id="0x030b01")
         self.instrument = instrument
+        self.listed: Instrument | None = instrument
+        """What `all_instruments` lists for the traded symbol (None: not listed); `relist`."""
         self.clock = LiveClock()
         self.exchange = FakeExchange(
             instrument,
@@ -178,6 +180,16 @@ class FakeGrvtServer(RestEndpoints):
     def expire_sessions(self) -> None:
         """Invalidate every session cookie: private calls answer 401 / code 1000."""
         self.sessions.clear()
+
+    def relist(self, listing: Instrument | None) -> None:
+        """Change the traded instrument's listing mid-run (None: drop it from the listings).
+
+        New creates are validated against the new tick size and size step; the market and
+        the matching core keep running on the original grid (use a listing whose grid is a
+        multiple of it)."""
+        self.listed = listing
+        if listing is not None:
+            self.exchange.grid = listing
 
     def fire_cancel_on_disconnect(self) -> None:
         self.exchange.apply(self.exchange.fire_cancel_on_disconnect())

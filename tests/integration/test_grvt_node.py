@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from decimal import Decimal
 
 import anyio
 import pytest
@@ -28,15 +30,20 @@ from grvtmm.core.events import (
     BreakerTripped,
     EngineMode,
     EngineWarning,
+    HaltRequested,
+    ModeChanged,
     OrderAccepted,
     OrderFilled,
     OrderRejected,
     ReconcileSnapshot,
     StartRequested,
+    VenueError,
+    VenueErrorKind,
     VenueStatus,
 )
 from grvtmm.core.types import Side, TimeInForce
 from grvtmm.engine.engine import EngineSettings
+from grvtmm.venues.grvt.instruments import fits
 
 pytestmark = pytest.mark.anyio
 
@@ -227,3 +234,52 @@ async def test_silent_private_streams_fall_back_to_rest_without_doubling_fills()
             await stop_and_check_flat(node, server)
             fills_once(rec, server)
             assert node.engine.position_lots == server.exchange.matching.position_lots == 0
+
+
+async def test_a_changed_listing_halts_and_no_order_goes_out_on_the_old_grid() -> None:
+    coarse = replace(INST, tick_size=Decimal("0.05"), min_notional=Decimal("10"))
+    with anyio.fail_after(40):
+        async with (
+            FakeGrvtServer(INST, params=FAST) as server,
+            node_on(server, instruments_refresh_s=0.1) as (node, venue, rec),
+        ):
+            await start(node)
+            await eventually(lambda: node.engine.position_lots != 0, 20)
+            server.relist(coarse)  # GRVT changes the tick size and the minimum notional
+            await eventually(lambda: bool(rec.of(HaltRequested)), 10)
+            halt = rec.of(HaltRequested)[0]
+            problem = venue.listing_problem
+            assert halt.reason == problem
+            assert "BNB_USDT_Perp listing (tick size 0.01 -> 0.05; min notional 5 -> 10)" in problem
+            assert "Restart grvt-mm" in problem
+            [error] = [e for e in rec.of(VenueError) if "listing" in e.detail]
+            assert error.kind is VenueErrorKind.REJECTED and problem in error.detail
+            await eventually(lambda: mode(node) in (EngineMode.HALTING, EngineMode.HALTED), 10)
+            assert any(
+                m.new is EngineMode.HALTING and m.reason == problem for m in rec.of(ModeChanged)
+            )
+
+            def placed_since_halt() -> dict[int, PlaceOrder]:
+                after = rec.items[rec.items.index(halt) :]
+                return {p.client_order_id: p for p in after if isinstance(p, PlaceOrder)}
+
+            # the halt flattens the position (if a fill has not closed it already)
+            await eventually(
+                lambda: bool(placed_since_halt()) or mode(node) is EngineMode.HALTED, 20
+            )
+            await eventually(lambda: not server.exchange.open_orders(), 10)
+            # Everything the engine asked to place from the halt on was refused by the venue,
+            # or is a reduce-only close valid on the new listing: nothing reached GRVT on the
+            # old grid.
+            placed = placed_since_halt()
+            refused = {
+                r.client_order_id for r in rec.of(OrderRejected) if r.reason == "instrument_changed"
+            }
+            for cid, cmd in placed.items():
+                size, price = INST.size_str(cmd.size_lots), INST.price_str(cmd.price_ticks)
+                assert cid in refused or (cmd.reduce_only and fits(coarse, price, size)), cmd
+            for _, order in server.exchange.creates:
+                if int(order["metadata"]["client_order_id"]) in placed:
+                    leg = order["legs"][0]
+                    assert fits(coarse, leg["limit_price"], leg["size"]), order
+            assert node.engine.position_lots == server.exchange.matching.position_lots

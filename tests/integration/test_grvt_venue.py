@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 
 import anyio
 import pytest
@@ -23,6 +24,7 @@ from grvtmm.core.commands import CancelAll, CancelOrder, Reconcile
 from grvtmm.core.events import (
     AccountUpdate,
     BookSnapshot,
+    HaltRequested,
     OrderAccepted,
     OrderCanceled,
     OrderFilled,
@@ -205,6 +207,62 @@ async def test_reconcile_reports_orders_position_and_account() -> None:
                 )
             )
             assert not server.exchange.open_orders()
+
+
+async def test_listing_change_refuses_orders_off_the_new_listing_and_asks_for_a_halt() -> None:
+    coarse = replace(INST, size_step=Decimal("0.1"), min_size=Decimal("0.1"))
+    with anyio.fail_after(20):
+        async with (
+            FakeGrvtServer(INST, params=FAST) as server,
+            venue_on(server, instruments_refresh_s=0.05) as (venue, got),
+        ):
+            await eventually(lambda: bool(got.of(BookSnapshot)))
+            server.relist(INST)  # the same listing again: nothing to say
+            refreshes = server.requests.count("full/v1/all_instruments")
+            await eventually(lambda: server.requests.count("full/v1/all_instruments") > refreshes)
+            assert not venue.listing_problem and not got.of(HaltRequested)
+
+            server.relist(coarse)
+            await eventually(lambda: bool(got.of(HaltRequested)))
+            problem = venue.listing_problem
+            assert "size step 0.01 -> 0.1; min size 0.01 -> 0.1" in problem
+            assert got.of(HaltRequested)[0].reason == problem
+            assert [e.detail for e in got.of(VenueError)] == [f"instruments: {problem}"]
+            sent = len(server.exchange.creates)
+            # a quote of 10 lots (0.1 BNB) fits the new step but is not reduce-only: refused
+            quote_cmd = quote(venue, server, Side.BUY, 30)
+            # a close of 5 lots (0.05 BNB) is off the new size step: refused
+            odd_close = replace(
+                taker(venue, server), side=Side.SELL, size_lots=5, reduce_only=True, price_ticks=1
+            )
+            await venue.execute(quote_cmd)
+            await venue.execute(odd_close)
+
+            def refusals() -> dict[int, str]:
+                return {r.client_order_id: r.reason for r in got.of(OrderRejected)}
+
+            await eventually(lambda: len(refusals()) == 2)
+            assert refusals() == {
+                quote_cmd.client_order_id: "instrument_changed",
+                odd_close.client_order_id: "instrument_changed",
+            }
+            assert len(server.exchange.creates) == sent  # neither reached GRVT
+            # a reduce-only close valid on the new listing still goes out (a halt can flatten)
+            close = replace(odd_close, client_order_id=odd_close.client_order_id + 1, size_lots=10)
+            await venue.execute(close)
+            await eventually(lambda: len(server.exchange.creates) == sent + 1)
+            assert server.exchange.creates[-1][1]["legs"][0]["size"] == "0.1"
+            assert len(got.of(HaltRequested)) == 1  # said once per change
+
+            server.relist(None)  # then GRVT stops listing it
+            await eventually(lambda: len(got.of(HaltRequested)) == 2)
+            assert "(not listed as an active perpetual)" in venue.listing_problem
+            assert got.of(HaltRequested)[1].reason == venue.listing_problem
+            last = replace(close, client_order_id=close.client_order_id + 1)
+            await venue.execute(last)
+            await eventually(lambda: last.client_order_id in refusals())
+            assert refusals()[last.client_order_id] == "instrument_changed"
+            assert len(server.exchange.creates) == sent + 1
 
 
 # ---- grvt-mm check ------------------------------------------------------------------------------

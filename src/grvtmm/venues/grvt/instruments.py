@@ -2,11 +2,15 @@
 
 An instrument whose listing lacks a constraint is kept as its error, so asking for it (and so
 placing an order on it) fails with `instrument_constraints_missing` instead of guessing.
+
+`listing_changes` compares the listing a venue trades on with a refreshed one: prices, sizes
+and signatures are built from the constraints read at start, so any change of them matters.
 """
 
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 from grvtmm.core.types import Instrument, normalize_symbol
 from grvtmm.venues.grvt.errors import InstrumentConstraintsMissing
@@ -68,3 +72,30 @@ def describe(inst: Instrument) -> str:
         f"min size {inst.min_size}, min notional {inst.min_notional}, "
         f"base decimals {inst.base_decimals}, asset {inst.asset_id}"
     )
+
+
+_WATCHED: tuple[tuple[str, str], ...] = (
+    ("tick_size", "tick size"),
+    ("size_step", "size step"),
+    ("min_size", "min size"),
+    ("min_notional", "min notional"),
+    ("base_decimals", "base decimals"),
+    ("asset_id", "instrument hash"),
+)
+
+
+def listing_changes(old: Instrument, new: Instrument) -> list[str]:
+    """What differs between two listings of one instrument, in plain words
+    (`tick size 0.01 -> 0.05`); empty when nothing an order depends on changed."""
+    out = []
+    for attr, label in _WATCHED:
+        before, after = getattr(old, attr), getattr(new, attr)
+        if before != after:
+            out.append(f"{label} {before} -> {after}")
+    return out
+
+
+def fits(inst: Instrument, price: str, size: str) -> bool:
+    """Whether a price and a size (GRVT's decimal strings) are valid on `inst`'s grid."""
+    p, q = Decimal(price), Decimal(size)
+    return p > 0 and not p % inst.tick_size and not q % inst.size_step and q >= inst.min_size

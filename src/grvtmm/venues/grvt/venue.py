@@ -3,6 +3,13 @@ market data and order updates, a dead-man-switch watchdog and REST polling as fa
 
 `execute` never raises for venue failures: refusals become `OrderRejected` / `CancelRejected`
 and transport or auth failures also a `VenueError` event (counted by the error-storm breaker).
+
+The listing of the traded instrument is re-read every `instruments_refresh_s`. Prices, sizes and
+signatures are built from the constraints read at start, so if GRVT changes them (tick size,
+size step, min size, min notional, base decimals, instrument hash) or stops listing the symbol,
+the venue says so in a `VenueError`, asks the engine to halt (`HaltRequested`, with the same
+plain-words reason) and refuses every new order from then on — except reduce-only closes that
+are valid on the new listing, so a halt can still flatten. Restarting picks up the new listing.
 """
 
 from __future__ import annotations
@@ -18,13 +25,13 @@ import httpx
 
 from grvtmm.core.clock import NS_PER_S, Clock, perf_ns, secure_rng
 from grvtmm.core.commands import CancelAll, CancelOrder, Command, PlaceOrder, Reconcile
-from grvtmm.core.events import Event, VenueError, VenueErrorKind
+from grvtmm.core.events import Event, HaltRequested, VenueError, VenueErrorKind
 from grvtmm.core.types import FeeSchedule, Instrument, Side
 from grvtmm.venues.grvt import errors as err
 from grvtmm.venues.grvt.config import GrvtConfig
 from grvtmm.venues.grvt.feeds import MarketFeed, PrivateFeed, book_needs_retry
 from grvtmm.venues.grvt.http import GrvtHttp
-from grvtmm.venues.grvt.instruments import InstrumentCache
+from grvtmm.venues.grvt.instruments import InstrumentCache, fits, listing_changes
 from grvtmm.venues.grvt.limits import RateLimits
 from grvtmm.venues.grvt.orders import OrderDesk
 from grvtmm.venues.grvt.parse import Quantizer
@@ -79,6 +86,10 @@ class GrvtVenue:
         self._closed = False
         self.leverage_problem = ""
         """Set when GRVT refused the leverage the strategy sizes for (shown as a notice)."""
+        self.listing_problem = ""
+        """Set when GRVT changed the traded instrument's listing after start (orders refused)."""
+        self._listing_change = ""
+        self._new_listing: Instrument | None = None
         self.market: MarketFeed | None = None
         self.private: PrivateFeed | None = None
         self.desk: OrderDesk | None = None
@@ -235,6 +246,8 @@ class GrvtVenue:
             if desk is None:
                 raise err.Disconnected("not_connected", "the venue is not connected")
             if isinstance(command, PlaceOrder):
+                if self.listing_problem:
+                    self._check_placement(command)
                 return await desk.place(command)
             if isinstance(command, CancelOrder):
                 return await desk.cancel(command)
@@ -327,9 +340,58 @@ class GrvtVenue:
             await asyncio.sleep(self.config.instruments_refresh_s)
             try:
                 await self.instruments.refresh()
-                self.instruments.get(self.symbol)
             except err.VenueError as exc:
                 self._emit(self._error(exc, "instruments"))
+                continue
+            for event in self._check_listing():
+                self._emit(event)
+
+    def _check_listing(self) -> list[Event]:
+        """Compare the refreshed listing with the one trading started on; a change (each
+        distinct one once) blocks new orders and asks the engine to halt."""
+        old = self._instrument
+        if old is None:
+            return []
+        new: Instrument | None
+        try:
+            new = self.instruments.get(self.symbol)
+            changes = listing_changes(old, new)
+        except err.InstrumentConstraintsMissing as exc:
+            new, changes = None, [exc.message.removeprefix(f"{exc.symbol}: ")]
+        what = "; ".join(changes)
+        if not changes or what == self._listing_change:
+            return []
+        self._listing_change, self._new_listing = what, new
+        self.listing_problem = (
+            f"GRVT changed the {old.symbol} listing ({what}). Orders built on the old "
+            "constraints would be refused, so no new orders are sent and trading halts "
+            "(closing orders go out only if they fit the new listing). Restart grvt-mm to "
+            "trade on the new listing."
+        )
+        log.error("grvt.listing_changed", extra={"symbol": old.symbol, "changes": what})
+        now = self._clock.now_ns()
+        return [
+            VenueError(
+                ts_ns=now,
+                local_ns=now,
+                kind=VenueErrorKind.REJECTED,
+                detail=f"instruments: {self.listing_problem}",
+            ),
+            HaltRequested(ts_ns=now, local_ns=now, reason=self.listing_problem),
+        ]
+
+    def _check_placement(self, cmd: PlaceOrder) -> None:
+        """After a listing change only reduce-only orders valid on the new listing go out."""
+        old, new = self._instrument, self._new_listing
+        if (
+            cmd.reduce_only
+            and old is not None
+            and new is not None
+            and (new.asset_id, new.base_decimals) == (old.asset_id, old.base_decimals)
+            and fits(new, old.price_str(cmd.price_ticks), old.size_str(cmd.size_lots))
+        ):
+            return
+        raise err.InvalidOrder("instrument_changed", self.listing_problem)
 
     async def _run(self, job: Awaitable[list[Event]], what: str) -> None:
         try:
