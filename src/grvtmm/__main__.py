@@ -189,16 +189,25 @@ def set_password(
 @app.command()
 def check(
     env: Annotated[str | None, typer.Option(help="prod | testnet (default: configured)")] = None,
-    symbol: Annotated[list[str] | None, typer.Option(help="symbols to check")] = None,
+    symbol: Annotated[
+        list[str] | None,
+        typer.Option(help="symbols to check (default: the stored strategy's symbol)"),
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="where stored keys live")] = None,
 ) -> None:
-    """Verify GRVT keys, connectivity, instrument constraints and the dead-man switch."""
+    """Verify GRVT keys, connectivity, instrument constraints and the dead-man switch.
+
+    Without --symbol the symbol checked is the one the server trades: the strategy stored in
+    the data dir, or the default strategy's when none was saved."""
     import asyncio
     import dataclasses
 
+    from grvtmm.api.state import ConfigState
     from grvtmm.core.clock import LiveClock
     from grvtmm.serve import load_grvt_config
     from grvtmm.settings import Settings
+    from grvtmm.store.repository import Store
+    from grvtmm.strategy.params import StrategyConfig
     from grvtmm.venues.grvt.check import run_check
 
     if env is not None and env not in ("prod", "testnet"):
@@ -213,7 +222,13 @@ def check(
         raise typer.Exit(1)
     if env is not None:
         config = dataclasses.replace(config, env=env)  # type: ignore[arg-type]
-    lines = asyncio.run(run_check(config, symbol or ["BNB_USDT_Perp"], LiveClock()))
+    if not symbol:  # the symbol `serve` trades: the stored strategy's, or the default's
+        store = Store(settings.db_url())
+        try:
+            symbol = [ConfigState(StrategyConfig(), repository=store).strategy.symbol]
+        finally:
+            store.close()
+    lines = asyncio.run(run_check(config, symbol, LiveClock()))
     for line in lines:
         console.print(line, markup=False, highlight=False)
     if any(line.startswith("FAIL") for line in lines):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 import anyio
 import pytest
+from typer.testing import CliRunner, Result
 
 from fakes import eventually
 from fakes.grvt_helpers import (
@@ -18,7 +20,11 @@ from fakes.grvt_helpers import (
     taker,
     venue_on,
 )
+from fakes.grvt_rest import listing
 from fakes.grvt_server import API_KEY, PRIVATE_KEY, FakeGrvtServer
+from fakes.serve_process import live_env
+from grvtmm.__main__ import app
+from grvtmm.api.state import ConfigState
 from grvtmm.core.clock import LiveClock
 from grvtmm.core.commands import CancelAll, CancelOrder, Reconcile
 from grvtmm.core.events import (
@@ -36,6 +42,9 @@ from grvtmm.core.events import (
     VenueStatus,
 )
 from grvtmm.core.types import Side
+from grvtmm.settings import Settings
+from grvtmm.store.repository import Store
+from grvtmm.strategy.params import StrategyConfig
 from grvtmm.venues.grvt.check import run_check
 from grvtmm.venues.grvt.errors import InstrumentConstraintsMissing
 from grvtmm.venues.grvt.venue import GrvtVenue
@@ -283,6 +292,49 @@ async def test_check_reports_login_equity_constraints_and_dead_man_switch() -> N
             assert any("cancel-on-disconnect: armed (15 s) and disarmed" in line for line in lines)
             assert server.exchange.cod_deadline_ns == 0  # left disarmed
             assert API_KEY not in text and PRIVATE_KEY[2:] not in text
+
+
+async def test_check_command_checks_the_stored_strategy_symbol(tmp_path: Path) -> None:
+    eth = replace(INST, symbol="ETH_USDT_Perp", asset_id="0x030a01")
+    stored, fresh = tmp_path / "stored", tmp_path / "fresh"
+    stored.mkdir()
+    store = Store(Settings(data_dir=stored, database_url=None).db_url())
+    ConfigState(StrategyConfig(), repository=store).set_strategy(
+        StrategyConfig(symbol="eth-usdt-perp")
+    )
+    store.close()
+
+    async def check(server: FakeGrvtServer, *args: str) -> tuple[Result, str]:
+        env = {**live_env(server), "GRVTMM_DATABASE_URL": "", "GRVTMM_SECRET_KEY": ""}
+
+        def invoke() -> Result:
+            return CliRunner().invoke(app, ["check", *args], env=env)
+
+        result = await anyio.to_thread.run_sync(invoke)
+        assert API_KEY not in result.output and PRIVATE_KEY[2:] not in result.output
+        return result, "".join(result.output.split())  # the console wraps long lines
+
+    with anyio.fail_after(60):
+        async with FakeGrvtServer(eth, params=FAST) as server:
+            server.extra_listings.append(listing(INST))
+            # the strategy the server would trade, read from the data dir's store
+            result, out = await check(server, "--data-dir", str(stored))
+            assert result.exit_code == 0, result.output
+            assert "okETH_USDT_Perp:tick0.01,sizestep0.01" in out
+            assert "BNB_USDT_Perp" not in out
+        async with FakeGrvtServer(INST, params=FAST) as server:
+            server.extra_listings.append(listing(eth))
+            # nothing stored: the default strategy's symbol
+            result, out = await check(server, "--data-dir", str(fresh))
+            assert result.exit_code == 0, result.output
+            assert "okBNB_USDT_Perp:tick0.01,sizestep0.01" in out
+            assert "ETH_USDT_Perp" not in out
+            # --symbol is checked instead of the stored one
+            result, out = await check(
+                server, "--data-dir", str(stored), "--symbol", "bnb-usdt-perp"
+            )
+            assert result.exit_code == 0, result.output
+            assert "okBNB_USDT_Perp:tick0.01" in out and "ETH_USDT_Perp" not in out
 
 
 async def test_check_explains_a_refused_key_in_one_line() -> None:
