@@ -272,14 +272,26 @@ async def test_a_changed_listing_halts_and_no_order_goes_out_on_the_old_grid() -
             # or is a reduce-only close valid on the new listing: nothing reached GRVT on the
             # old grid.
             placed = placed_since_halt()
-            refused = {
-                r.client_order_id for r in rec.of(OrderRejected) if r.reason == "instrument_changed"
-            }
+
+            def sent() -> set[int]:
+                return {int(o["metadata"]["client_order_id"]) for _, o in server.exchange.creates}
+
+            def refused() -> set[int]:
+                return {
+                    r.client_order_id
+                    for r in rec.of(OrderRejected)
+                    if r.reason == "instrument_changed"
+                }
+
+            await eventually(lambda: set(placed) <= sent() | refused(), 10)
+            refused_ids = refused()
             for cid, cmd in placed.items():
                 size, price = INST.size_str(cmd.size_lots), INST.price_str(cmd.price_ticks)
-                assert cid in refused or (cmd.reduce_only and fits(coarse, price, size)), cmd
+                assert cid in refused_ids or (cmd.reduce_only and fits(coarse, price, size)), cmd
             for _, order in server.exchange.creates:
                 if int(order["metadata"]["client_order_id"]) in placed:
                     leg = order["legs"][0]
                     assert fits(coarse, leg["limit_price"], leg["size"]), order
-            assert node.engine.position_lots == server.exchange.matching.position_lots
+            await eventually(
+                lambda: node.engine.position_lots == server.exchange.matching.position_lots, 10
+            )

@@ -274,6 +274,22 @@ async def test_listing_change_refuses_orders_off_the_new_listing_and_asks_for_a_
             assert len(server.exchange.creates) == sent + 1
 
 
+async def test_an_unreadable_fill_in_the_history_does_not_hide_the_others() -> None:
+    with anyio.fail_after(20):
+        async with FakeGrvtServer(INST, params=FAST) as server, venue_on(server) as (venue, got):
+            await eventually(lambda: bool(got.of(BookSnapshot)))
+            server.exchange.faults.mute_private = True  # fills are only seen over REST
+            now = str(server.clock.now_ns())
+            bogus = {"trade_id": "bogus-1", "event_time": now, "price": "12x.5", "size": "0.1"}
+            server.exchange.fills.append({**bogus, "instrument": INST.symbol, "is_buyer": True})
+            ioc = taker(venue, server)
+            await venue.execute(ioc)
+            await eventually(lambda: bool(got.of(OrderFilled)), 10)
+            assert {f.client_order_id for f in got.of(OrderFilled)} == {ioc.client_order_id}
+            assert "bogus-1" not in {f.trade_id for f in got.of(OrderFilled)}
+            assert venue.desk is not None and venue.desk.unreadable_fills >= 1
+
+
 # ---- grvt-mm check ------------------------------------------------------------------------------
 async def test_check_reports_login_equity_constraints_and_dead_man_switch() -> None:
     with anyio.fail_after(20):

@@ -83,6 +83,8 @@ class OrderDesk:
         self.since_ns = 0
         self._background: set[asyncio.Task[None]] = set()
         self.create_retries_landed = 0
+        self.unreadable_fills = 0
+        """Fill-history items skipped because they could not be read (logged each time)."""
 
     # ---- commands -------------------------------------------------------------------------
     def signed(self, cmd: PlaceOrder) -> dict[str, Any]:
@@ -286,7 +288,14 @@ class OrderDesk:
         now = self._clock.now_ns()
         events: list[Event] = []
         for item in reversed(raw):  # oldest first
-            fill = parse.parse_fill(item, self.q)
+            try:
+                fill = parse.parse_fill(item, self.q)
+            except parse.ParseError as exc:
+                # one unreadable item must not hide the others (the position report still
+                # counts it)
+                self.unreadable_fills += 1
+                log.warning("grvt.fill_unreadable", extra={"error": str(exc)})
+                continue
             if fill.event_ns >= self.since_ns:
                 events += self.tracker.on_fill(fill, now)
         return events

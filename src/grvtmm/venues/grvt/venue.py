@@ -34,7 +34,7 @@ from grvtmm.venues.grvt.http import GrvtHttp
 from grvtmm.venues.grvt.instruments import InstrumentCache, fits, listing_changes
 from grvtmm.venues.grvt.limits import RateLimits
 from grvtmm.venues.grvt.orders import OrderDesk
-from grvtmm.venues.grvt.parse import Quantizer
+from grvtmm.venues.grvt.parse import ParseError, Quantizer
 from grvtmm.venues.grvt.rest import GrvtRest
 from grvtmm.venues.grvt.tracker import KnownOrder, OrderTracker
 
@@ -399,6 +399,17 @@ class GrvtVenue:
                 self._emit(event)
         except err.VenueError as exc:
             self._emit(self._error(exc, what))
+        except ParseError as exc:  # an unreadable answer: reported, and the loop carries on
+            log.warning("grvt.unreadable_answer", extra={"what": what, "error": str(exc)})
+            now = self._clock.now_ns()
+            self._emit(
+                VenueError(
+                    ts_ns=now,
+                    local_ns=now,
+                    kind=VenueErrorKind.INTERNAL,
+                    detail=f"{what}: unreadable answer from GRVT: {exc}",
+                )
+            )
 
     # ---- helpers -------------------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
@@ -425,6 +436,7 @@ class GrvtVenue:
             out["private"] = self.private.stream.stats
         if self.desk is not None:
             out["duplicate_fills"] = self.desk.tracker.duplicate_fills
+            out["unreadable_fills"] = self.desk.unreadable_fills
         return out
 
 
