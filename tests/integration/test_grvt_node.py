@@ -220,7 +220,8 @@ async def test_silent_private_streams_fall_back_to_rest_without_doubling_fills()
                 lambda: node.engine.position_lots == server.exchange.matching.position_lots, 10
             )
             assert "full/v1/fill_history" in server.requests
-            assert len(rec.of(OrderAccepted)) > accepted  # new quotes' states read over REST
+            # requotes go on: new quotes' states (open, cancelled) are read over REST too
+            await eventually(lambda: len(rec.of(OrderAccepted)) > accepted, 15)
             ids = [f.trade_id for f in rec.of(OrderFilled)]
             assert len(ids) == len(set(ids)), "a fill was reported twice"
 
