@@ -387,9 +387,12 @@ class Server:
         notices: list[str] = list(stack.notices)
         if not passwords.is_set:
             notices.append("No operator password is set: run `grvt-mm set-password`.")
+        listing: str = getattr(stack.venue, "listing_problem", "")
+        if listing:
+            notices.append(listing)
         return {
             "notices": notices,
-            "start_blocker": stack.start_blocker,
+            "start_blocker": stack.start_blocker or listing,
             "symbol": stack.instrument.symbol,
             "telegram": self.alerts.status() if self.alerts is not None else None,
         }

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,13 @@ import websockets
 
 from fakes import eventually
 from grvtmm.api.app import http_routes
-from grvtmm.api.auth import COOKIE_NAME, CSRF_HEADER
+from grvtmm.api.auth import COOKIE_NAME, CSRF_HEADER, PasswordFile
 from grvtmm.core.clock import LiveClock
 from grvtmm.core.events import EngineMode
-from grvtmm.serve import ServeError, Server
+from grvtmm.core.types import FeeSchedule
+from grvtmm.serve import ServeError, Server, TradingStack
 from grvtmm.settings import Settings
+from grvtmm.venues.sim.synthetic import default_instrument
 
 PASSWORD = "operator-password-1"
 API_KEY = "test-api-key-7f3a9c1e5b"
@@ -394,3 +397,25 @@ async def test_flatten_on_start_setting_reaches_the_engine(tmp_path: Path) -> No
         server.request_exit()
         with anyio.fail_after(90):
             await task
+
+
+def test_a_changed_listing_is_a_notice_and_blocks_start(tmp_path: Path) -> None:
+    """GRVT relisted the symbol with other constraints: the venue halted trading; the status
+    says why in words and Start stays refused until a restart picks up the new listing."""
+
+    class RelistedVenue:
+        listing_problem = "GRVT changed the BNB_USDT_Perp listing (tick size 0.01 -> 0.05)."
+
+    server = Server(Settings(data_dir=tmp_path), LiveClock())
+    stack = TradingStack(
+        "live",
+        default_instrument(),
+        FeeSchedule(Decimal(0), Decimal(0)),
+        RelistedVenue(),  # type: ignore[arg-type]
+    )
+    passwords = PasswordFile(tmp_path / "admin_password.argon2")
+    extra = server._status_extra(stack, passwords)
+    assert RelistedVenue.listing_problem in extra["notices"]
+    assert extra["start_blocker"] == RelistedVenue.listing_problem
+    stack.venue = object()  # type: ignore[assignment]
+    assert server._status_extra(stack, passwords)["start_blocker"] == ""

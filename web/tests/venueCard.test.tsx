@@ -56,6 +56,13 @@ describe('venue connection card', () => {
     expect(row('book').className).toBe('venue-bad');
     expect(row('duplicate-fills').textContent).toContain('0');
     expect(screen.queryByTestId('venue-parse-errors')).toBeNull();
+    expect(screen.queryByTestId('venue-unreadable-fills')).toBeNull();
+  });
+
+  it('live: skipped fill-history records are shown as a warning', () => {
+    renderCards(status('live', { ...live, unreadable_fills: 3 }));
+    expect(row('unreadable-fills').textContent).toContain('3');
+    expect(row('unreadable-fills').className).toBe('venue-warn');
   });
 
   it('paper mode: the public market only (no private stream, no error codes yet)', () => {

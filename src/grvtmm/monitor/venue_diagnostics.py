@@ -46,6 +46,7 @@ STREAMS = ("market", "private")
 SCALARS: tuple[tuple[str, str], ...] = (
     ("duplicate_fills", "Fills reported twice by the venue and counted once"),
     ("parse_errors", "Market-data frames that could not be read"),
+    ("unreadable_fills", "Fill-history items that could not be read and were skipped"),
 )
 
 

@@ -153,7 +153,7 @@ def _venue_counters() -> tuple[HttpStats, StreamStats, StreamStats, dict[str, An
                          frames=900, last_frame_ns={("v1.book.d", INST.symbol): T0})  # fmt: skip
     private = StreamStats(connects=1, frames=12)
     raw: dict[str, Any] = {"http": http, "market": market, "private": private,
-                           "book_ok": False, "duplicate_fills": 1}  # fmt: skip
+                           "book_ok": False, "duplicate_fills": 1, "unreadable_fills": 2}  # fmt: skip
     return http, market, private, raw
 
 
@@ -177,6 +177,7 @@ def test_venue_counters_are_exported_with_stable_names_and_labels() -> None:
     assert v[("grvtmm_venue_stream_duplicates_total", (("stream", "market"),))] == 4
     assert v[("grvtmm_venue_stream_frames_total", (("stream", "private"),))] == 12
     assert v[("grvtmm_venue_duplicate_fills_total", ())] == 1
+    assert v[("grvtmm_venue_unreadable_fills_total", ())] == 2
     assert v[("grvtmm_venue_book_ok", ())] == 0
     assert ("grvtmm_venue_parse_errors_total", ()) not in v  # the live venue keeps none
 

@@ -92,6 +92,7 @@ export interface VenueDiagnostics {
   book_ok: boolean | null;
   duplicate_fills?: number;
   parse_errors?: number;
+  unreadable_fills?: number;
 }
 
 export interface Status {

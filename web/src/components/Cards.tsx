@@ -100,6 +100,9 @@ export function VenueCard(props: { venue: VenueDiagnostics | null | undefined })
         {v.parse_errors !== undefined && (
           <VenueRow id="parse-errors" label={t('venue.parseErrors')} value={count(v.parse_errors)} tone={warnIf(v.parse_errors)} />
         )}
+        {v.unreadable_fills !== undefined && (
+          <VenueRow id="unreadable-fills" label={t('venue.unreadableFills')} value={count(v.unreadable_fills)} tone={warnIf(v.unreadable_fills)} />
+        )}
       </ul>
     </div>
   );

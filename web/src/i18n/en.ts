@@ -116,6 +116,7 @@ export const en = {
   'venue.streamDetail': '{drops} drops · {gaps} gaps · {resubs} resubscribes',
   'venue.duplicateFills': 'Duplicate fills',
   'venue.parseErrors': 'Unreadable frames',
+  'venue.unreadableFills': 'Unreadable fill records',
 
   'chart.price': 'Mid, our bid/ask and fills',
   'chart.equity': 'Equity',

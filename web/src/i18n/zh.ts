@@ -116,6 +116,7 @@ export const zh: Record<MessageKey, string> = {
   'venue.streamDetail': '断开 {drops} · 缺口 {gaps} · 重订阅 {resubs}',
   'venue.duplicateFills': '重复成交',
   'venue.parseErrors': '无法解析的消息',
+  'venue.unreadableFills': '无法解析的成交记录',
 
   'chart.price': '中间价、我方买卖报价与成交',
   'chart.equity': '权益',
