@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sim_cases import SYMBOL, asks, bids, place, trade
 
-from grvtmm.core.commands import CancelAll, CancelOrder, Command, PlaceOrder, Reconcile
+from grvtmm.core.commands import CancelAll, CancelOrder, Command, Reconcile
 from grvtmm.core.events import (
     AccountUpdate,
-    BookDelta,
     BookSnapshot,
     CancelRejected,
     Event,
@@ -26,7 +26,6 @@ from grvtmm.core.events import (
     OrderRejected,
     PositionUpdate,
     ReconcileSnapshot,
-    Trade,
 )
 from grvtmm.core.types import FeeSchedule, Instrument, Side, TimeInForce
 from grvtmm.venues.sim.exchange import SimExchange
@@ -37,7 +36,6 @@ from grvtmm.venues.sim.matching import (
     RiskAverseQueue,
 )
 
-SYMBOL = "BTC_USDT_Perp"
 BTC = Instrument(SYMBOL, Decimal("0.1"), Decimal("0.001"), Decimal("0.001"))
 FEES = FeeSchedule(maker_rate=Decimal("-0.0001"), taker_rate=Decimal("0.0004"))
 UNIT = 0.1 * 0.001  # quote value of one tick × one lot
@@ -62,32 +60,6 @@ def exchange(entry_ns: int = 0, response_ns: int = 0, **kw: float) -> SimExchang
         )
     )
     return ex
-
-
-def place(cid: int, side: Side, price: int, lots: int = 2, **kw: object) -> PlaceOrder:
-    return PlaceOrder(
-        ts_ns=0,
-        client_order_id=cid,
-        symbol=SYMBOL,
-        side=side,
-        price_ticks=price,
-        size_lots=lots,
-        **kw,  # type: ignore[arg-type]
-    )
-
-
-def bids(ts: int, *levels: tuple[int, int]) -> BookDelta:
-    return BookDelta(ts_ns=ts, local_ns=ts, symbol=SYMBOL, bids=levels, asks=())
-
-
-def asks(ts: int, *levels: tuple[int, int]) -> BookDelta:
-    return BookDelta(ts_ns=ts, local_ns=ts, symbol=SYMBOL, bids=(), asks=levels)
-
-
-def trade(ts: int, price: int, lots: int, aggressor: Side) -> Trade:
-    return Trade(
-        ts_ns=ts, local_ns=ts, symbol=SYMBOL, price_ticks=price, size_lots=lots, aggressor=aggressor
-    )
 
 
 def drain(ex: SimExchange) -> list[Event]:

@@ -7,10 +7,11 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sim_cases import SYMBOL, asks, bids, trade
+from sim_cases import place as order
 
 from grvtmm.core.commands import PlaceOrder
 from grvtmm.core.events import (
-    BookDelta,
     BookSnapshot,
     CancelRejected,
     Event,
@@ -18,12 +19,10 @@ from grvtmm.core.events import (
     OrderCanceled,
     OrderFilled,
     OrderRejected,
-    Trade,
 )
 from grvtmm.core.types import FeeSchedule, Instrument, Side, TimeInForce
 from grvtmm.venues.sim.matching import MatchingEngine, PowerProbQueue, RiskAverseQueue
 
-SYMBOL = "BTC_USDT_Perp"
 BTC = Instrument(SYMBOL, Decimal("0.1"), Decimal("0.001"), Decimal("0.001"))
 FEES = FeeSchedule(maker_rate=Decimal("-0.0001"), taker_rate=Decimal("0.0004"))
 
@@ -41,43 +40,6 @@ def engine(venue: Instrument | None = None, *, prob: bool = False) -> MatchingEn
         )
     )
     return eng
-
-
-def order(
-    cid: int,
-    side: Side,
-    price: int,
-    lots: int = 2,
-    *,
-    post_only: bool = True,
-    reduce_only: bool = False,
-    tif: TimeInForce = TimeInForce.GTT,
-) -> PlaceOrder:
-    return PlaceOrder(
-        ts_ns=0,
-        client_order_id=cid,
-        symbol=SYMBOL,
-        side=side,
-        price_ticks=price,
-        size_lots=lots,
-        post_only=post_only,
-        reduce_only=reduce_only,
-        tif=tif,
-    )
-
-
-def bids(ts: int, *levels: tuple[int, int]) -> BookDelta:
-    return BookDelta(ts_ns=ts, local_ns=ts, symbol=SYMBOL, bids=levels, asks=())
-
-
-def asks(ts: int, *levels: tuple[int, int]) -> BookDelta:
-    return BookDelta(ts_ns=ts, local_ns=ts, symbol=SYMBOL, bids=(), asks=levels)
-
-
-def trade(ts: int, price: int, lots: int, aggressor: Side) -> Trade:
-    return Trade(
-        ts_ns=ts, local_ns=ts, symbol=SYMBOL, price_ticks=price, size_lots=lots, aggressor=aggressor
-    )
 
 
 def fills(events: tuple[Event, ...] | list[Event]) -> list[OrderFilled]:
