@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -45,26 +46,41 @@ class Running:
         return self.server.node.engine
 
 
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    settings = Settings(
-        host="127.0.0.1",
-        port=0,
-        data_dir=tmp_path / "data",
-        admin_password=PASSWORD,  # type: ignore[arg-type]
-        demo_speed=20.0,
-    )
+def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """A demo server on a free loopback port with the operator password set."""
+    fields: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "data_dir": data_dir,
+        "admin_password": PASSWORD,
+        "demo_speed": 20.0,
+        **overrides,
+    }
+    return Settings(**fields)
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Running]:
+    """The real server (uvicorn on 127.0.0.1) with a client, stopped on the way out."""
     server = Server(settings, LiveClock())
     await server.setup()
     task = asyncio.create_task(server.run())
     with anyio.fail_after(20):
         await server.started.wait()
     base = f"http://127.0.0.1:{server.port}"
-    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-        yield Running(server, base, client, tmp_path / "data")
-    server.request_exit()
-    with anyio.fail_after(90):
-        await task
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            yield Running(server, base, client, settings.data_dir)
+    finally:
+        server.request_exit()
+        with anyio.fail_after(90):
+            await task
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    async with serving(demo_settings(tmp_path / "data")) as r:
+        yield r
 
 
 async def login(client: httpx.AsyncClient) -> str:
@@ -380,23 +396,10 @@ async def _more_than(probe: Any, n: int) -> bool:
 @pytest.mark.anyio
 async def test_flatten_on_start_setting_reaches_the_engine(tmp_path: Path) -> None:
     for flatten in (False, True):
-        settings = Settings(
-            host="127.0.0.1",
-            port=0,
-            data_dir=tmp_path / f"data-{flatten}",
-            admin_password=PASSWORD,  # type: ignore[arg-type]
-            flatten_on_start=flatten,
-        )
-        server = Server(settings, LiveClock())
-        await server.setup()
-        task = asyncio.create_task(server.run())
-        with anyio.fail_after(20):
-            await server.started.wait()
-        assert server.node is not None
-        assert server.node.engine.settings.flatten_on_start is flatten
-        server.request_exit()
-        with anyio.fail_after(90):
-            await task
+        settings = demo_settings(tmp_path / f"data-{flatten}", flatten_on_start=flatten)
+        async with serving(settings) as r:
+            assert r.server.node is not None
+            assert r.server.node.engine.settings.flatten_on_start is flatten
 
 
 def test_a_changed_listing_is_a_notice_and_blocks_start(tmp_path: Path) -> None:

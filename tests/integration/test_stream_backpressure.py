@@ -13,17 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 import websockets
 from starlette.websockets import WebSocketDisconnect
-from test_api_server import PASSWORD, Running, login
+from test_api_server import Running, demo_settings, login, serving
 
 from fakes import eventually
 from grvtmm.api.stream import StreamHub
-from grvtmm.core.clock import LiveClock, perf_ns
-from grvtmm.serve import Server
-from grvtmm.settings import Settings
+from grvtmm.core.clock import perf_ns
 
 PROBE = "probe"
 
@@ -148,24 +145,8 @@ async def test_hub_publish_never_waits_for_a_stalled_client() -> None:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Running]:
-    settings = Settings(
-        host="127.0.0.1",
-        port=0,
-        data_dir=tmp_path / "data",
-        admin_password=PASSWORD,  # type: ignore[arg-type]
-        demo_speed=1.0,
-    )
-    srv = Server(settings, LiveClock())
-    await srv.setup()
-    task = asyncio.create_task(srv.run())
-    with anyio.fail_after(20):
-        await srv.started.wait()
-    base = f"http://127.0.0.1:{srv.port}"
-    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-        yield Running(srv, base, client, tmp_path / "data")
-    srv.request_exit()
-    with anyio.fail_after(90):
-        await task
+    async with serving(demo_settings(tmp_path / "data", demo_speed=1.0)) as running:
+        yield running
 
 
 async def small_window_socket(port: int) -> socket.socket:
