@@ -51,7 +51,19 @@ async def test_ws_drop(tmp_path: Path, chaos_row: Row) -> None:
             await r.server.drop_streams()
             await eventually(lambda: not market.connected and not private.connected, 5)
             # stay down until a quote left resting has filled, or none of ours rests any more
-            await eventually(lambda: len(r.exchange.fills) > fills_down or not r.fake_open(), 10)
+            # (the engine pulls its quotes when the market stream drops)
+            try:
+                await eventually(
+                    lambda: len(r.exchange.fills) > fills_down or not r.fake_open(), 20
+                )
+            except TimeoutError:
+                engine = r.node.engine
+                live = [(o.client_order_id, o.status.value) for o in engine.orders.live()]
+                raise AssertionError(
+                    f"quotes still resting on the exchange while down: {r.fake_open()}; "
+                    f"engine live orders {live}; book valid {engine.book.valid}; "
+                    f"connected {engine.connected}; book_ok {engine.book_ok}"
+                ) from None
             assert not private.connected
             while_down = len(r.exchange.fills) - fills_down
             r.exchange.faults.refuse_ws = 0
