@@ -33,8 +33,21 @@ import numpy as np
 import numpy.typing as npt
 
 from grvtmm.backtest.data_common import DataFormatError, LoadOptions, LoadStats
+from grvtmm.backtest.feed import DELTA as FEED_DELTA
+from grvtmm.backtest.feed import OTHER as FEED_OTHER
+from grvtmm.backtest.feed import SNAPSHOT as FEED_SNAPSHOT
+from grvtmm.backtest.feed import CoalescedFeed
 from grvtmm.core.events import BookDelta, BookSnapshot, Event, Level, Trade
 from grvtmm.core.types import Instrument, Side
+from grvtmm.venues.sim.columnar import (
+    KIND_ASK,
+    KIND_BID,
+    KIND_SKIP,
+    KIND_SNAPSHOT,
+    KIND_TRADE_BUY,
+    KIND_TRADE_SELL,
+    MarketRows,
+)
 
 EXCH_EVENT = 1 << 31
 LOCAL_EVENT = 1 << 30
@@ -58,6 +71,7 @@ _CLS_DEPTH = 0
 _CLS_SNAPSHOT = 1
 _CLS_TRADE = 2
 _CLS_SKIP = 3
+_FEED_KIND = np.array([FEED_DELTA, FEED_SNAPSHOT, FEED_OTHER, FEED_OTHER], dtype=np.int8)
 
 Rows = npt.NDArray[np.void]
 IntArray = npt.NDArray[np.int64]
@@ -190,6 +204,12 @@ class _Converter:
         self.stats = stats
         self.book = _Book()
         self.last_ts = -(1 << 62)
+        self.columns = False
+        """Also build each chunk's rows for the exchange's compiled scan (`rows_out`)."""
+        self.rows_out: MarketRows | None = None
+        self.feed: CoalescedFeed | None = None
+        self.feed_info: tuple[npt.NDArray[np.int8], IntArray, IntArray] | None = None
+        """Kinds, exchange and local times of the events last built (with a feed)."""
 
     def check(
         self, path: Path, rows: Rows, index: npt.NDArray[np.int64]
@@ -324,6 +344,13 @@ class _Converter:
         book.queue(is_bid[done:][use], ticks[done:][use], lots[done:][use])
         sizes = ends - starts
         skip = kind == _CLS_SKIP
+        if self.feed is not None:
+            keep = ~skip
+            at = starts[keep]
+            self.feed_info = (_FEED_KIND[kind[keep]], exch[at], local[at])
+        if self.columns:
+            groups = len(starts) - int(np.count_nonzero(skip))
+            self.rows_out = _market_rows(rows, ticks, lots, cls, starts, ends, splits, out, groups)
         if skip.any():
             self.stats.skipped += int(sizes[skip].sum())
             kept: list[Event] = out[~skip].tolist()
@@ -368,6 +395,92 @@ class _Converter:
             bids=bids,
             asks=asks,
         )
+
+
+def _market_rows(
+    rows: Rows,
+    ticks: IntArray,
+    lots: IntArray,
+    cls: npt.NDArray[np.int8],
+    starts: npt.NDArray[np.intp],
+    ends: npt.NDArray[np.intp],
+    splits: IntArray,
+    out: npt.NDArray[np.object_],
+    groups: int,
+) -> MarketRows:
+    """The rows of complete groups as the exchange's scan reads them (`columnar.MarketRows`):
+    a delta's bids before its asks (as its BookDelta applies them), a snapshot group as one
+    row carrying its BookSnapshot, skipped rows as no-ops."""
+    n = len(rows)
+    buy = (rows["ev"] & BUY_EVENT) != 0
+    kinds = np.full(n, KIND_SKIP, dtype=np.int8)
+    depth = cls == _CLS_DEPTH
+    kinds[depth & buy] = KIND_BID
+    kinds[depth & ~buy] = KIND_ASK
+    trade = cls == _CLS_TRADE
+    kinds[trade & buy] = KIND_TRADE_BUY
+    kinds[trade & ~buy] = KIND_TRADE_SELL
+    events: dict[int, Event] = {}
+    group_end: dict[int, int] = {}
+    group_kind = cls[starts]
+    for g in np.flatnonzero(group_kind == _CLS_SNAPSHOT).tolist():
+        at = int(starts[g])
+        kinds[at] = KIND_SNAPSHOT
+        events[at] = out[g]
+        group_end[at] = int(ends[g])
+    mixed = np.flatnonzero((group_kind == _CLS_DEPTH) & (splits < 0))
+    if mixed.size:
+        order = np.arange(n)
+        for g in mixed.tolist():
+            s, e = int(starts[g]), int(ends[g])
+            seg, bid = order[s:e], buy[s:e]
+            order[s:e] = np.concatenate([seg[bid], seg[~bid]])
+        kinds, ticks, lots = kinds[order], ticks[order], lots[order]
+    levels = ticks[(kinds == KIND_BID) | (kinds == KIND_ASK)]
+    low, high = (int(levels.min()), int(levels.max())) if levels.size else (1, 0)
+    return MarketRows(
+        ts_ns=np.ascontiguousarray(rows["exch_ts"], dtype=np.int64),
+        kind=kinds,
+        ticks=np.ascontiguousarray(ticks, dtype=np.int64),
+        lots=np.ascontiguousarray(lots, dtype=np.int64),
+        tick_low=low,
+        tick_high=high,
+        groups=groups,
+        events=events,
+        group_end=group_end,
+    )
+
+
+def load_hbt_columns(
+    paths: Sequence[Path],
+    instrument: Instrument,
+    options: LoadOptions,
+    stats: LoadStats,
+    feed: CoalescedFeed,
+) -> Iterator[MarketRows]:
+    """Stream hftbacktest .npz files as chunks of rows for the exchange's compiled scan, each
+    chunk's engine events going to `feed` first (finished when the data ends); closing the
+    stream closes the file."""
+    conv = _Converter(instrument, stats)
+    conv.columns = True
+    conv.feed = feed
+    chunks = _event_chunks(paths, instrument, options, stats, conv=conv)
+    try:
+        for _ in chunks:
+            if conv.rows_out is not None:
+                yield conv.rows_out
+                conv.rows_out = None
+        feed.finish()
+    finally:
+        chunks.close()
+
+
+def _fed(conv: _Converter, events: list[Event]) -> list[Event]:
+    """Hand a chunk's events to the converter's feed (if any) before they go to the exchange."""
+    if conv.feed is not None and conv.feed_info is not None:
+        conv.feed.add(events, *conv.feed_info)
+        conv.feed_info = None
+    return events
 
 
 def _flag(head: npt.NDArray[np.bool_], n: int) -> npt.NDArray[np.bool_]:
@@ -424,22 +537,39 @@ def group_starts(rows: Rows, cls: npt.NDArray[np.int8]) -> npt.NDArray[np.intp]:
 
 
 def load_hbt(
-    paths: Sequence[Path], instrument: Instrument, options: LoadOptions, stats: LoadStats
+    paths: Sequence[Path],
+    instrument: Instrument,
+    options: LoadOptions,
+    stats: LoadStats,
+    feed: CoalescedFeed | None = None,
 ) -> Iterator[Event]:
     """Stream events from hftbacktest .npz files (one stream across files), built a chunk at a
-    time; closing the stream closes the file."""
-    chunks = _event_chunks(paths, instrument, options, stats)
+    time; closing the stream closes the file.
+
+    With `feed`, each chunk's events also go to it before they are yielded, and it is finished
+    when the data ends (the engine's side of the replay, see `grvtmm.backtest.feed`).
+    """
+    chunks = _event_chunks(paths, instrument, options, stats, feed)
     try:
         for events in chunks:
             yield from events
+        if feed is not None:
+            feed.finish()
     finally:
         chunks.close()
 
 
 def _event_chunks(
-    paths: Sequence[Path], instrument: Instrument, options: LoadOptions, stats: LoadStats
+    paths: Sequence[Path],
+    instrument: Instrument,
+    options: LoadOptions,
+    stats: LoadStats,
+    feed: CoalescedFeed | None = None,
+    conv: _Converter | None = None,
 ) -> Generator[list[Event], None, None]:
-    conv = _Converter(instrument, stats)
+    if conv is None:
+        conv = _Converter(instrument, stats)
+        conv.feed = feed
     carry: Rows | None = None
     carry_ticks: IntArray = np.zeros(0, dtype=np.int64)
     carry_lots: IntArray = np.zeros(0, dtype=np.int64)
@@ -470,9 +600,11 @@ def _event_chunks(
             cut = int(starts[-1])
             carry, carry_ticks, carry_lots = rows[cut:], ticks[cut:], lots[cut:]
             if cut:
-                yield conv.events(rows[:cut], ticks[:cut], lots[:cut], cls[:cut], starts[:-1])
+                yield _fed(
+                    conv, conv.events(rows[:cut], ticks[:cut], lots[:cut], cls[:cut], starts[:-1])
+                )
     if carry is not None:
-        yield conv.events(carry, carry_ticks, carry_lots)
+        yield _fed(conv, conv.events(carry, carry_ticks, carry_lots))
     if exch_only != local_only:
         raise DataFormatError(
             paths[-1],

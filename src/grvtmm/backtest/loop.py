@@ -4,16 +4,24 @@ Every market event is seen twice: by the exchange at its exchange time `ts_ns` (
 fills) and by the engine at its local receive time `local_ns`. Commands reach the exchange
 after the entry latency and responses come back after the response latency (SimExchange).
 The engine optionally sees the book coalesced to a fixed feed interval, like GRVT's
-`book.d@50/100` streams, while the exchange sees every change.
+`book.d@50/100` streams, while the exchange sees every change: the deltas received in
+`[F - interval, F)` (local time) reach the engine as one delta at `F`, a multiple of the interval,
+ahead of anything else received at `F`; a snapshot drops the deltas of its window received before
+it.
+
+A columnar source may do that coalescing itself (`run(market, feed=...)`): the market then goes to
+the exchange only, and `feed` holds the engine's side, already coalesced and in delivery order.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Protocol, cast
 
+from grvtmm.backtest.feed import FeedQueue
 from grvtmm.core.clock import SimClock, perf_ns
 from grvtmm.core.commands import Command
 from grvtmm.core.events import (
@@ -21,10 +29,12 @@ from grvtmm.core.events import (
     BookSnapshot,
     EngineMode,
     Event,
+    LevelColumns,
     Ticker,
     Timer,
     Trade,
 )
+from grvtmm.venues.sim.columnar import MarketRows
 
 _INF = 1 << 62
 _FLUSH = object()
@@ -38,6 +48,8 @@ class Exchange(Protocol):
     def advance(self, ts_ns: int) -> None: ...
 
     def on_market(self, event: Event) -> None: ...
+
+    def on_rows(self, rows: MarketRows, start: int, until_ns: int) -> int: ...
 
     def pop_responses(self, until_local_ns: int) -> list[Event]: ...
 
@@ -82,6 +94,15 @@ EventSink = Callable[[Event], None]
 CommandSink = Callable[[Command], None]
 
 
+def _next_rows(chunks: Iterator[MarketRows], stats: LoopStats) -> MarketRows | None:
+    """The next non-empty chunk of rows (None at the end of the data)."""
+    for rows in chunks:
+        if len(rows):
+            return rows
+        stats.market_events += rows.groups
+    return None
+
+
 class ReplayLoop:
     """Merges market data, exchange responses, timers and scheduled control events by time."""
 
@@ -113,6 +134,11 @@ class ReplayLoop:
         self._delivered_seq = 0
         self._it: Iterator[Event] = iter(())
         self._nxt: Event | None = None
+        self._feed: FeedQueue = deque()
+        self._fed = False
+        self._chunks: Iterator[MarketRows] = iter(())
+        self._rows: MarketRows | None = None
+        self._row = 0
         self._next_timer = _INF
         self._snapshot_local_ns = 0
 
@@ -128,30 +154,55 @@ class ReplayLoop:
         self,
         market: Iterable[Event] | None = None,
         *,
+        columns: Iterable[MarketRows] | None = None,
+        feed: FeedQueue | None = None,
         until_ns: int | None = None,
         stop_when: Callable[[], bool] | None = None,
     ) -> LoopStats:
         """Run until the data ends, `until_ns` (local time) passes, or `stop_when()` is true.
 
-        Pass the market once; later calls (e.g. after scheduling a stop) continue where the
-        previous one left off.
+        Pass the market once, as events (`market`) or as chunks of rows (`columns`, applied by
+        the exchange's compiled scan); later calls (e.g. after scheduling a stop) continue
+        where the previous one left off. With `feed` (required with `columns`), the market goes
+        to the exchange only and the engine receives the events of `feed`, a queue of (delivery
+        time, event) that its source fills as the market is read (`grvtmm.backtest.feed`):
+        every delivery must be at or after the exchange time of the market read so far, and
+        the source must have queued every engine event before the exchange time of the next
+        market event or chunk it yields.
         """
         stats = self.stats
         exchange = self.exchange
         started = perf_ns()
         interval = self.settings.timer_interval_ns
+        if columns is not None and feed is None:
+            raise ValueError("a columnar market needs the engine's feed")
+        first: int | None = None
         if market is not None:
+            self._fed = feed is not None
+            self._feed = feed if feed is not None else deque()
             self._it = iter(market)
             self._nxt = next(self._it, None)
             if self._nxt is not None:
                 first = self._nxt.ts_ns
-                stats.first_ns = first
-                if self.settings.timers_from_first_event:
-                    self._next_timer = first + interval
-                else:
-                    self._next_timer = (first // interval + 1) * interval
+        elif columns is not None:
+            self._fed = True
+            self._feed = feed if feed is not None else deque()
+            self._chunks = iter(columns)
+            self._rows = _next_rows(self._chunks, stats)
+            if self._rows is not None:
+                first = int(self._rows.ts_ns[0])
+        if first is not None:
+            stats.first_ns = first
+            if self.settings.timers_from_first_event:
+                self._next_timer = first + interval
+            else:
+                self._next_timer = (first // interval + 1) * interval
         it = self._it
         nxt = self._nxt
+        chunks = self._chunks
+        rows = self._rows
+        row = self._row
+        t_row = int(rows.ts_ns[row]) if rows is not None else _INF
         next_timer = self._next_timer
         limit = until_ns if until_ns is not None else _INF
         local = self._local
@@ -161,22 +212,35 @@ class ReplayLoop:
         heappush = heapq.heappush
         heappop = heapq.heappop
         hold_deltas = self.settings.deltas_wait_for_snapshot
-        feed = self.settings.feed_interval_ns
+        interval_ns = self.settings.feed_interval_ns
         pending_bids = self._pending_bids
         pending_asks = self._pending_asks
+        fed = self._feed
+        to_heap = not self._fed
         while True:
-            t_ex = nxt.ts_ns if nxt is not None else _INF
+            t_ex = nxt.ts_ns if nxt is not None else t_row
             t_arr = next_arrival()
             t_arr = _INF if t_arr is None else t_arr
             t_resp = next_response()
             t_resp = _INF if t_resp is None else t_resp
             t_loc = local[0][0] if local else _INF
-            t_tim = next_timer if (nxt is not None or local or t_resp < _INF) else _INF
+            t_fed = fed[0][0] if fed else _INF
+            if t_fed < t_loc:
+                t_loc = t_fed
+            t_tim = next_timer if (t_ex < _INF or local or fed or t_resp < _INF) else _INF
             t = min(t_ex, t_arr, t_resp, t_loc, t_tim)
             if t >= _INF or t > limit:
                 break
             if t_arr == t and t_arr < t_ex:
                 exchange.advance(t)
+            elif rows is not None and t_ex == t:
+                # Rows up to the next thing to happen (ties go to market data).
+                row = exchange.on_rows(rows, row, min(t_arr, t_resp, t_loc, t_tim, limit))
+                if row >= len(rows):
+                    stats.market_events += rows.groups
+                    rows = _next_rows(chunks, stats)
+                    row = 0
+                t_row = int(rows.ts_ns[row]) if rows is not None else _INF
             elif t_ex == t:
                 # Market events in a row, while each is still the earliest thing to happen
                 # (ties go to market data, as in the general order above).
@@ -184,22 +248,25 @@ class ReplayLoop:
                 while nxt is not None:
                     on_market(nxt)
                     stats.market_events += 1
-                    pushed: Event = nxt
-                    t_push = nxt.local_ns if nxt.local_ns > nxt.ts_ns else nxt.ts_ns
-                    if hold_deltas:
-                        if isinstance(nxt, BookSnapshot):
-                            self._snapshot_local_ns = t_push
-                        elif t_push < self._snapshot_local_ns and isinstance(nxt, BookDelta):
-                            # Applied when the snapshot arrives; ties keep exchange order.
-                            t_push = self._snapshot_local_ns
-                            pushed = replace(nxt, local_ns=t_push)
-                    self._seq += 1
-                    heappush(local, (t_push, self._seq, pushed))
+                    if to_heap:
+                        pushed: Event = nxt
+                        t_push = nxt.local_ns if nxt.local_ns > nxt.ts_ns else nxt.ts_ns
+                        if hold_deltas:
+                            if isinstance(nxt, BookSnapshot):
+                                self._snapshot_local_ns = t_push
+                            elif t_push < self._snapshot_local_ns and isinstance(nxt, BookDelta):
+                                # Applied when the snapshot arrives; ties keep exchange order.
+                                t_push = self._snapshot_local_ns
+                                pushed = replace(nxt, local_ns=t_push)
+                        self._seq += 1
+                        heappush(local, (t_push, self._seq, pushed))
+                        if t_push < bound:
+                            bound = t_push
                     nxt = next(it, None)
                     if stop_when is not None or nxt is None:
                         break
-                    if t_push < bound:
-                        bound = t_push
+                    if fed and fed[0][0] < bound:
+                        bound = fed[0][0]
                     t_resp = next_response()
                     if t_resp is not None and t_resp < bound:
                         bound = t_resp
@@ -208,6 +275,21 @@ class ReplayLoop:
             elif t_resp == t:
                 for response in exchange.pop_responses(t):
                     self._deliver(response)
+            elif t_fed == t and not (local and local[0][0] == t):
+                # The coalesced feed, in a row, on the same terms as the local queue below.
+                deliver = self._deliver
+                while True:
+                    deliver(fed.popleft()[1])
+                    if stop_when is not None or not fed:
+                        break
+                    t = fed[0][0]
+                    if t >= t_ex or t >= t_resp or t > t_tim or t > limit:
+                        break
+                    if local and local[0][0] <= t:
+                        break
+                    t_arr = next_arrival()
+                    if t_arr is not None and t_arr <= t:
+                        break
             elif t_loc == t:
                 # Local deliveries in a row, while each is still strictly before any market
                 # event, response or command arrival, and not after the next timer.
@@ -215,19 +297,23 @@ class ReplayLoop:
                     _, _, item = heappop(local)
                     if item is _FLUSH:
                         self._flush(t)
-                    elif feed and isinstance(item, BookDelta):
+                    elif interval_ns and isinstance(item, BookDelta):
                         pending_bids.update(item.bids)
                         pending_asks.update(item.asks)
                         self._pending_seq = item.sequence
                         if not self._flush_scheduled:
                             self._flush_scheduled = True
-                            self._push((item.local_ns // feed + 1) * feed, _FLUSH)
+                            # First among the window's end's local deliveries.
+                            flush_at = (t // interval_ns + 1) * interval_ns
+                            heappush(local, (flush_at, -1, _FLUSH))
                     else:
                         self._local_market(cast(Event, item))
                     if stop_when is not None or not local:
                         break
                     t = local[0][0]
                     if t >= t_ex or t >= t_resp or t > t_tim or t > limit:
+                        break
+                    if fed and fed[0][0] < t:
                         break
                     t_arr = next_arrival()
                     if t_arr is not None and t_arr <= t:
@@ -238,6 +324,8 @@ class ReplayLoop:
             if stop_when is not None and stop_when():
                 break
         self._nxt = nxt
+        self._rows = rows
+        self._row = row
         self._next_timer = next_timer
         stats.last_ns = self.clock.now_ns()
         stats.wall_ns += perf_ns() - started
@@ -245,30 +333,20 @@ class ReplayLoop:
 
     # ---- engine side ----------------------------------------------------------------------
     def _local_market(self, event: Event) -> None:
-        feed = self.settings.feed_interval_ns
-        if feed and isinstance(event, BookDelta):
-            self._accumulate(event, feed)
-            return
-        if feed and isinstance(event, BookSnapshot):
+        if self.settings.feed_interval_ns and isinstance(event, BookSnapshot):
             self._pending_bids.clear()
             self._pending_asks.clear()
             self._delivered_seq = event.sequence
         self._deliver(event)
 
-    def _accumulate(self, delta: BookDelta, feed_ns: int) -> None:
-        self._pending_bids.update(delta.bids)
-        self._pending_asks.update(delta.asks)
-        self._pending_seq = delta.sequence
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._push((delta.local_ns // feed_ns + 1) * feed_ns, _FLUSH)
-
     def _flush(self, t: int) -> None:
         self._flush_scheduled = False
-        bids = tuple(self._pending_bids.items())
-        asks = tuple(self._pending_asks.items())
-        self._pending_bids.clear()
-        self._pending_asks.clear()
+        pending_bids = self._pending_bids
+        pending_asks = self._pending_asks
+        bids = LevelColumns(list(pending_bids), list(pending_bids.values()))
+        asks = LevelColumns(list(pending_asks), list(pending_asks.values()))
+        pending_bids.clear()
+        pending_asks.clear()
         prev = self._delivered_seq if self._pending_seq else None
         self._delivered_seq = self._pending_seq
         self._deliver(

@@ -11,14 +11,62 @@ construction costs several times more on the hot path.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from grvtmm.core.types import Side
 
 Level = tuple[int, int]
 """One book level: (price in ticks, size in lots)."""
+
+
+class LevelColumns(Sequence[Level]):
+    """Book levels held as two parallel lists, prices and sizes, read as (price, size) pairs.
+
+    Columnar sources (hftbacktest arrays, the backtest's coalesced feed) hand a delta's levels
+    over this way rather than building one tuple per level; iterating yields the same pairs, in
+    the same order, as the tuple of levels would, and it compares equal to that tuple.
+    """
+
+    __slots__ = ("prices", "sizes")
+
+    def __init__(self, prices: list[int], sizes: list[int]) -> None:
+        if len(prices) != len(sizes):
+            raise ValueError(f"{len(prices)} prices but {len(sizes)} sizes")
+        self.prices = prices
+        self.sizes = sizes
+
+    def __iter__(self) -> Iterator[Level]:
+        return zip(self.prices, self.sizes, strict=False)
+
+    def __len__(self) -> int:
+        return len(self.prices)
+
+    def __bool__(self) -> bool:
+        return bool(self.prices)
+
+    @overload
+    def __getitem__(self, index: int) -> Level: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Level, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Level | tuple[Level, ...]:
+        if isinstance(index, slice):
+            return tuple(zip(self.prices[index], self.sizes[index], strict=True))
+        return self.prices[index], self.sizes[index]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LevelColumns({list(self)!r})"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -41,11 +89,12 @@ class BookSnapshot(Event):
 @dataclass(slots=True, kw_only=True)
 class BookDelta(Event):
     """Changed levels; size 0 deletes a level. `prev_sequence` (if known) must equal the last
-    applied sequence, otherwise there is a gap."""
+    applied sequence, otherwise there is a gap. Levels are a tuple of (price, size) pairs or,
+    from columnar sources, `LevelColumns`; read them by iterating."""
 
     symbol: str
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
+    bids: tuple[Level, ...] | LevelColumns
+    asks: tuple[Level, ...] | LevelColumns
     sequence: int = 0
     prev_sequence: int | None = None
 

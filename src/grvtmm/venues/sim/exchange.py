@@ -22,6 +22,7 @@ from grvtmm.core.events import (
     ReconcileSnapshot,
 )
 from grvtmm.core.types import FeeSchedule, Instrument
+from grvtmm.venues.sim.columnar import MarketRows
 from grvtmm.venues.sim.matching import MatchingEngine, QueueModel
 
 _COMMANDS = (PlaceOrder, CancelOrder, CancelAll, Reconcile)
@@ -178,6 +179,20 @@ class SimExchange:
         caused = self.engine.on_market(event)
         if caused:
             self._emit(caused)
+
+    def on_rows(self, rows: MarketRows, start: int, until_ns: int) -> int:
+        """Apply columnar market rows from `start` while their exchange time is at most
+        `until_ns` (the caller processes command arrivals in between, as `advance` does);
+        returns the index of the next row. It returns early after a row that caused events
+        (fills), so the caller sees their responses before going on."""
+        i, caused = self.engine.on_rows(rows, start, until_ns)
+        if i > start:
+            ts = int(rows.ts_ns[i - 1])
+            if ts > self.now_ns:
+                self.now_ns = ts
+        if caused:
+            self._emit(caused)
+        return i
 
     def pop_responses(self, until_local_ns: int) -> list[Event]:
         """Responses whose local receive time is at or before `until_local_ns`, in order."""

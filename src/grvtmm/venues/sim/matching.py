@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Protocol
+
+import numpy as np
 
 from grvtmm.core.book import OrderBook
 from grvtmm.core.commands import PlaceOrder
@@ -38,11 +41,45 @@ from grvtmm.core.events import (
     Trade,
 )
 from grvtmm.core.types import FeeSchedule, Instrument, Side, TimeInForce
+from grvtmm.venues.sim.columnar import (
+    KIND_ASK,
+    KIND_BID,
+    KIND_SNAPSHOT,
+    KIND_TRADE_BUY,
+    KIND_TRADE_SELL,
+    S_MAX_BUY,
+    S_MIN_SELL,
+    S_STOP,
+    S_WATCHED,
+    STOP_CROSS,
+    STOP_SNAPSHOT,
+    STOP_TRADE,
+    ArrayBook,
+    MarketRows,
+    SpanError,
+    scan,
+)
 
 _HIGH = 1 << 62
 _LOW = -(1 << 62)
 _SCAN_TICKS = 64
 _NO_EVENTS: tuple[Event, ...] = ()
+_NO_PRICES = np.zeros(0, dtype=np.int64)
+
+
+class MarketBook(Protocol):
+    """The replayed market book the matching engine reads: `OrderBook` or `ArrayBook`."""
+
+    best_bid: int
+    best_ask: int
+
+    @property
+    def bids(self) -> MutableMapping[int, int]: ...
+
+    @property
+    def asks(self) -> MutableMapping[int, int]: ...
+
+    def apply_snapshot(self, snap: BookSnapshot) -> object: ...
 
 
 # ---- queue models ---------------------------------------------------------------------------
@@ -218,7 +255,7 @@ def _cancel_rejected(cid: int, ts_ns: int) -> CancelRejected:
     return CancelRejected(ts_ns=ts_ns, local_ns=ts_ns, client_order_id=cid, reason="unknown_order")
 
 
-def _below(levels: dict[int, int], start: int) -> int:
+def _below(levels: Mapping[int, int], start: int) -> int:
     """Highest price strictly below `start` with size, or 0."""
     p = start
     for _ in range(_SCAN_TICKS):
@@ -228,7 +265,7 @@ def _below(levels: dict[int, int], start: int) -> int:
     return max((q for q in levels if q < start), default=0)
 
 
-def _above(levels: dict[int, int], start: int) -> int:
+def _above(levels: Mapping[int, int], start: int) -> int:
     """Lowest price strictly above `start` with size, or 0."""
     p = start
     for _ in range(_SCAN_TICKS):
@@ -248,6 +285,7 @@ class MatchingEngine:
 
     __slots__ = (
         "_buys",
+        "_dict_rows",
         "_max_buy",
         "_min_sell",
         "_order_seq",
@@ -257,6 +295,9 @@ class MatchingEngine:
         "_size_aligned",
         "_tick_aligned",
         "_trade_seq",
+        "_watch_ask",
+        "_watch_bid",
+        "_watch_dirty",
         "book",
         "fees",
         "id_prefix",
@@ -278,8 +319,12 @@ class MatchingEngine:
         self.fees = fees
         self.queue = queue
         self.venue = venue_instrument if venue_instrument is not None else instrument
-        self.book = OrderBook(instrument.symbol)
+        self.book: MarketBook = OrderBook(instrument.symbol)
         self.position_lots = 0
+        self._watch_bid = _NO_PRICES
+        self._watch_ask = _NO_PRICES
+        self._watch_dirty = False
+        self._dict_rows = False
         self._orders: dict[int, _Resting] = {}
         self._buys: dict[int, list[_Resting]] = {}
         self._sells: dict[int, list[_Resting]] = {}
@@ -313,7 +358,7 @@ class MatchingEngine:
         out.clear()
         return caused
 
-    def _bid_levels(self, levels: tuple[Level, ...], ts_ns: int) -> None:
+    def _bid_levels(self, levels: Iterable[Level], ts_ns: int) -> None:
         """Apply bid levels in order: the book, its best prices, our queues, crossed fills."""
         book = self.book
         bids = book.bids
@@ -339,7 +384,7 @@ class MatchingEngine:
                 for order in resting:
                     depth(order, prev, lots)
 
-    def _ask_levels(self, levels: tuple[Level, ...], ts_ns: int) -> None:
+    def _ask_levels(self, levels: Iterable[Level], ts_ns: int) -> None:
         """Apply ask levels in order: the book, its best prices, our queues, crossed fills."""
         book = self.book
         asks = book.asks
@@ -394,8 +439,11 @@ class MatchingEngine:
                 self._maker_fill(order, ts_ns)
 
     def _trade(self, trade: Trade) -> None:
-        price = trade.price_ticks
-        if trade.aggressor is Side.BUY:
+        self._trade_at(trade.price_ticks, trade.size_lots, trade.aggressor is Side.BUY, trade.ts_ns)
+
+    def _trade_at(self, price: int, lots: int, bought: bool, ts: int) -> None:
+        """A trade of `lots` at `price`; `bought`: its aggressor bought (lifting our sells)."""
+        if bought:
             if price < self._min_sell:
                 return
             book_side = self._sells
@@ -406,15 +454,168 @@ class MatchingEngine:
             book_side = self._buys
             prices = sorted((p for p in book_side if p >= price), reverse=True)
         queue = self.queue
-        ts = trade.ts_ns
         for level in prices:
             for order in list(book_side[level]):
                 if level != price:
                     self._maker_fill(order, ts)  # the trade printed through our price
                 else:
-                    queue.trade(order, trade.size_lots)
+                    queue.trade(order, lots)
                     if queue.is_filled(order):
                         self._maker_fill(order, ts)
+
+    # ---- columnar market data -------------------------------------------------------------
+    def on_rows(self, rows: MarketRows, start: int, until: int) -> tuple[int, tuple[Event, ...]]:
+        """Apply market rows from `start` while their exchange time is at most `until`.
+
+        The same rules as `on_market` row by row (see `columnar`); returns the index of the next
+        row and the events caused. It returns early, right after the first row that caused
+        events, so the caller can schedule them before later rows.
+        """
+        book = self.book
+        if not isinstance(book, ArrayBook):
+            if self._dict_rows:
+                return self._rows_by_level(rows, start, until)
+            book = self._to_array_book()
+        if rows.tick_low <= rows.tick_high and not (
+            book.base <= rows.tick_low and rows.tick_high < book.base + len(book.bid)
+        ):
+            try:
+                book.ensure(rows.tick_low, rows.tick_high)
+            except SpanError:
+                # Prices too far apart for arrays: the rest of the replay goes level by level.
+                self._to_dict_book(book)
+                return self._rows_by_level(rows, start, until)
+        state = book.state
+        out = self._out
+        i = start
+        end = len(rows)
+        while i < end:
+            if self._watch_dirty:
+                self._watch_dirty = False
+                self._watch_bid = np.fromiter(self._buys, np.int64, len(self._buys))
+                self._watch_ask = np.fromiter(self._sells, np.int64, len(self._sells))
+            state[S_MIN_SELL] = self._min_sell
+            state[S_MAX_BUY] = self._max_buy
+            state[S_WATCHED] = 0
+            i = scan(rows, i, until, book, self._watch_bid, self._watch_ask)
+            stop = int(state[S_STOP])
+            watched = int(state[S_WATCHED])
+            row = i if stop == STOP_SNAPSHOT else i - 1
+            done = 0
+            if watched:
+                done = self._watched_depth(rows, book, watched, row if stop else -1)
+            if stop == STOP_CROSS:
+                kind = int(rows.kind[row])
+                side = Side.SELL if kind == KIND_BID else Side.BUY
+                self._fill_crossed(side, int(rows.ticks[row]), int(rows.ts_ns[row]))
+            elif stop == STOP_TRADE:
+                self._trade_at(
+                    int(rows.ticks[row]),
+                    int(rows.lots[row]),
+                    int(rows.kind[row]) == KIND_TRADE_BUY,
+                    int(rows.ts_ns[row]),
+                )
+            elif stop == STOP_SNAPSHOT:
+                snap = rows.events[row]
+                if not isinstance(snap, BookSnapshot):
+                    raise TypeError(f"row {row}: expected a BookSnapshot, got {snap!r}")
+                self._snapshot(snap)
+                i = rows.group_end[row]
+            if done < watched:
+                self._watched_depth(rows, book, watched, -1, first=done)
+            if out or not stop:
+                break
+        if not out:
+            return i, _NO_EVENTS
+        caused = tuple(out)
+        out.clear()
+        return i, caused
+
+    def _watched_depth(
+        self, rows: MarketRows, book: ArrayBook, count: int, before_row: int, first: int = 0
+    ) -> int:
+        """Queue updates for the buffered depth changes at our prices, in row order, from
+        buffer entry `first`; with `before_row` >= 0 only those of earlier rows. Returns the
+        index of the first entry not applied."""
+        depth = self.queue.depth
+        kinds, ticks, lots = rows.kind, rows.ticks, rows.lots
+        watch_rows, watch_prev = book.watch_rows, book.watch_prev
+        k = first
+        while k < count:
+            r = int(watch_rows[k])
+            if 0 <= before_row <= r:
+                break
+            price = int(ticks[r])
+            side = self._buys if kinds[r] == KIND_BID else self._sells
+            resting = side.get(price)
+            if resting is not None:
+                prev, new = int(watch_prev[k]), int(lots[r])
+                for order in resting:
+                    depth(order, prev, new)
+            k += 1
+        return k
+
+    def _rows_by_level(
+        self, rows: MarketRows, start: int, until: int
+    ) -> tuple[int, tuple[Event, ...]]:
+        """`on_rows` through the level-by-level methods of `on_market` (the reference for the
+        compiled scan, and its fallback)."""
+        out = self._out
+        ts_ns, kinds, ticks, lots = rows.ts_ns, rows.kind, rows.ticks, rows.lots
+        i = start
+        end = len(rows)
+        while i < end:
+            ts = int(ts_ns[i])
+            if ts > until:
+                break
+            kind = int(kinds[i])
+            if kind == KIND_BID:
+                self._bid_levels(((int(ticks[i]), int(lots[i])),), ts)
+            elif kind == KIND_ASK:
+                self._ask_levels(((int(ticks[i]), int(lots[i])),), ts)
+            elif kind in (KIND_TRADE_BUY, KIND_TRADE_SELL):
+                self._trade_at(int(ticks[i]), int(lots[i]), kind == KIND_TRADE_BUY, ts)
+            elif kind == KIND_SNAPSHOT:
+                snap = rows.events[i]
+                if not isinstance(snap, BookSnapshot):
+                    raise TypeError(f"row {i}: expected a BookSnapshot, got {snap!r}")
+                self._snapshot(snap)
+                i = rows.group_end[i] - 1
+            i += 1
+            if out:
+                break
+        if not out:
+            return i, _NO_EVENTS
+        caused = tuple(out)
+        out.clear()
+        return i, caused
+
+    def _to_dict_book(self, old: ArrayBook) -> None:
+        book = OrderBook(self.instrument.symbol)
+        book.bids = dict(old.bids.items())
+        book.asks = dict(old.asks.items())
+        book.best_bid = old.best_bid
+        book.best_ask = old.best_ask
+        book.valid = True
+        self.book = book
+        self._dict_rows = True
+
+    def _to_array_book(self) -> ArrayBook:
+        """Move the market book to arrays (for `on_rows`), keeping its levels and best prices."""
+        old = self.book
+        book = ArrayBook()
+        prices = list(old.bids) + list(old.asks)
+        if prices:
+            book.ensure(min(prices), max(prices))
+            for p, q in old.bids.items():
+                book.bids[p] = q
+            for p, q in old.asks.items():
+                book.asks[p] = q
+        book.best_bid = old.best_bid
+        book.best_ask = old.best_ask
+        self.book = book
+        self._watch_dirty = True
+        return book
 
     # ---- our orders ---------------------------------------------------------------------
     def submit(self, cmd: PlaceOrder, ts_ns: int) -> list[Event]:
@@ -489,6 +690,7 @@ class MatchingEngine:
     def _rest(self, order: _Resting) -> None:
         price = order.price_ticks
         self._orders[order.client_order_id] = order
+        self._watch_dirty = True
         if order.side is Side.BUY:
             self.queue.new_order(order, self.book.bids.get(price, 0))
             self._buys.setdefault(price, []).append(order)
@@ -508,6 +710,7 @@ class MatchingEngine:
         level.remove(order)
         if not level:
             del book_side[price]
+            self._watch_dirty = True
             if order.side is Side.BUY:
                 self._max_buy = max(book_side, default=_LOW)
             else:
