@@ -36,7 +36,7 @@ from grvtmm.backtest.data_common import DataFormatError, LoadOptions, LoadStats
 from grvtmm.backtest.feed import DELTA as FEED_DELTA
 from grvtmm.backtest.feed import OTHER as FEED_OTHER
 from grvtmm.backtest.feed import SNAPSHOT as FEED_SNAPSHOT
-from grvtmm.backtest.feed import CoalescedFeed
+from grvtmm.backtest.feed import CoalescedFeed, FeedChunk
 from grvtmm.core.events import BookDelta, BookSnapshot, Event, Level, Trade
 from grvtmm.core.types import Instrument, Side
 from grvtmm.venues.sim.columnar import (
@@ -143,7 +143,7 @@ class _Book:
 
     __slots__ = ("asks", "bids", "pending", "pending_rows")
 
-    PENDING_ROWS = 1 << 18
+    PENDING_ROWS = 1 << 20
 
     def __init__(self) -> None:
         self.bids: dict[int, int] = {}
@@ -204,12 +204,6 @@ class _Converter:
         self.stats = stats
         self.book = _Book()
         self.last_ts = -(1 << 62)
-        self.columns = False
-        """Also build each chunk's rows for the exchange's compiled scan (`rows_out`)."""
-        self.rows_out: MarketRows | None = None
-        self.feed: CoalescedFeed | None = None
-        self.feed_info: tuple[npt.NDArray[np.int8], IntArray, IntArray] | None = None
-        """Kinds, exchange and local times of the events last built (with a feed)."""
 
     def check(
         self, path: Path, rows: Rows, index: npt.NDArray[np.int64]
@@ -276,27 +270,7 @@ class _Converter:
 
         trade = np.flatnonzero(kind == _CLS_TRADE)
         if trade.size:
-            at = starts[trade]
-            sides = [Side.SELL, Side.BUY]
-            out[trade] = [
-                Trade(
-                    ts_ns=t,
-                    local_ns=lt,
-                    symbol=symbol,
-                    price_ticks=p,
-                    size_lots=q,
-                    aggressor=sides[b],
-                )
-                for t, lt, p, q, b in zip(
-                    exch[at].tolist(),
-                    local[at].tolist(),
-                    ticks[at].tolist(),
-                    lots[at].tolist(),
-                    ((ev[at] & BUY_EVENT) != 0).tolist(),
-                    strict=True,
-                )
-            ]
-            self.stats.trades += int(trade.size)
+            out[trade] = self._trades(rows, ticks, lots, starts[trade])
 
         depth = kind == _CLS_DEPTH
         if depth.any():
@@ -344,19 +318,132 @@ class _Converter:
         book.queue(is_bid[done:][use], ticks[done:][use], lots[done:][use])
         sizes = ends - starts
         skip = kind == _CLS_SKIP
-        if self.feed is not None:
-            keep = ~skip
-            at = starts[keep]
-            self.feed_info = (_FEED_KIND[kind[keep]], exch[at], local[at])
-        if self.columns:
-            groups = len(starts) - int(np.count_nonzero(skip))
-            self.rows_out = _market_rows(rows, ticks, lots, cls, starts, ends, splits, out, groups)
         if skip.any():
             self.stats.skipped += int(sizes[skip].sum())
             kept: list[Event] = out[~skip].tolist()
             return kept
         events: list[Event] = out.tolist()
         return events
+
+    def _trades(self, rows: Rows, ticks: IntArray, lots: IntArray, at: IntArray) -> list[Trade]:
+        """The trades of rows `at` (each a trade row)."""
+        sides = [Side.SELL, Side.BUY]
+        symbol = self.symbol
+        trades = [
+            Trade(
+                ts_ns=t,
+                local_ns=lt,
+                symbol=symbol,
+                price_ticks=p,
+                size_lots=q,
+                aggressor=sides[b],
+            )
+            for t, lt, p, q, b in zip(
+                rows["exch_ts"][at].tolist(),
+                rows["local_ts"][at].tolist(),
+                ticks[at].tolist(),
+                lots[at].tolist(),
+                ((rows["ev"][at] & BUY_EVENT) != 0).tolist(),
+                strict=True,
+            )
+        ]
+        self.stats.trades += len(trades)
+        return trades
+
+    def columns(
+        self,
+        rows: Rows,
+        ticks: IntArray,
+        lots: IntArray,
+        cls: npt.NDArray[np.int8] | None = None,
+        starts: npt.NDArray[np.intp] | None = None,
+    ) -> tuple[MarketRows, FeedChunk]:
+        """Complete groups of kept rows as the exchange's scan reads them (`MarketRows`: a
+        delta's bids before its asks, as its BookDelta applies them; a snapshot group as one
+        row carrying its BookSnapshot; skipped rows as no-ops) and as the engine's feed reads
+        them (`FeedChunk`); the same events as `events`, without building the deltas."""
+        n = len(rows)
+        if cls is None or starts is None:
+            cls = classes(rows)
+            starts = group_starts(rows, cls)
+        ends = np.empty_like(starts)
+        ends[:-1] = starts[1:]
+        ends[-1:] = n
+        kind = cls[starts]
+        ev = rows["ev"]
+        buy = (ev & BUY_EVENT) != 0
+        kinds = np.full(n, KIND_SKIP, dtype=np.int8)
+        depth = cls == _CLS_DEPTH
+        kinds[depth & buy] = KIND_BID
+        kinds[depth & ~buy] = KIND_ASK
+        trade = cls == _CLS_TRADE
+        kinds[trade & buy] = KIND_TRADE_BUY
+        kinds[trade & ~buy] = KIND_TRADE_SELL
+        out = np.full(len(starts), None, dtype=object)
+        trade_groups = np.flatnonzero(kind == _CLS_TRADE)
+        if trade_groups.size:
+            out[trade_groups] = self._trades(rows, ticks, lots, starts[trade_groups])
+        depth_groups = kind == _CLS_DEPTH
+        self.stats.deltas += int(np.count_nonzero(depth_groups))
+        splits = bid_splits(ev, starts)
+        mixed = np.flatnonzero(depth_groups & (splits < 0))
+        if mixed.size:
+            order = np.arange(n)
+            for g in mixed.tolist():
+                s, e = int(starts[g]), int(ends[g])
+                seg, bid = order[s:e], buy[s:e]
+                order[s:e] = np.concatenate([seg[bid], seg[~bid]])
+                splits[g] = s + int(np.count_nonzero(bid))
+            kinds, ticks, lots = kinds[order], ticks[order], lots[order]
+        # The loader's book sees every delta row before the snapshot groups that follow it.
+        snap_events: dict[int, Event] = {}
+        group_end: dict[int, int] = {}
+        delta_row = (kinds == KIND_BID) | (kinds == KIND_ASK)
+        is_bid = kinds == KIND_BID
+        book = self.book
+        done = 0
+        for g in np.flatnonzero(kind == _CLS_SNAPSHOT).tolist():
+            s, e = int(starts[g]), int(ends[g])
+            use = delta_row[done:s]
+            book.queue(is_bid[done:s][use], ticks[done:s][use], lots[done:s][use])
+            snap = self._snapshot(rows, ticks, lots, s, e)
+            out[g] = snap
+            kinds[s] = KIND_SNAPSHOT
+            snap_events[s] = snap
+            group_end[s] = e
+            done = e
+        use = delta_row[done:]
+        book.queue(is_bid[done:][use], ticks[done:][use], lots[done:][use])
+        skip = kind == _CLS_SKIP
+        if skip.any():
+            self.stats.skipped += int((ends - starts)[skip].sum())
+        keep = ~skip
+        at = starts[keep]
+        levels = ticks[delta_row]
+        center = int(np.median(levels)) if levels.size else 0
+        market = MarketRows(
+            ts_ns=np.ascontiguousarray(rows["exch_ts"], dtype=np.int64),
+            kind=kinds,
+            ticks=np.ascontiguousarray(ticks, dtype=np.int64),
+            lots=np.ascontiguousarray(lots, dtype=np.int64),
+            tick_center=center,
+            groups=int(np.count_nonzero(keep)),
+            events=snap_events,
+            group_end=group_end,
+        )
+        event_of_group = np.cumsum(keep) - 1
+        event_of_row = np.repeat(event_of_group, ends - starts)
+        feed = FeedChunk(
+            kinds=_FEED_KIND[kind[keep]],
+            ts_ns=rows["exch_ts"][at].astype(np.int64),
+            local_ns=rows["local_ts"][at].astype(np.int64),
+            events=out[keep],
+            level_event=event_of_row[delta_row],
+            level_bid=is_bid[delta_row].astype(np.int8),
+            level_price=market.ticks[delta_row],
+            level_size=market.lots[delta_row],
+        )
+        return market, feed
 
     def _mixed_delta(self, rows: Rows, pairs: tuple[Level, ...], s: int, e: int) -> BookDelta:
         is_bid = ((rows["ev"][s:e] & BUY_EVENT) != 0).tolist()
@@ -395,92 +482,6 @@ class _Converter:
             bids=bids,
             asks=asks,
         )
-
-
-def _market_rows(
-    rows: Rows,
-    ticks: IntArray,
-    lots: IntArray,
-    cls: npt.NDArray[np.int8],
-    starts: npt.NDArray[np.intp],
-    ends: npt.NDArray[np.intp],
-    splits: IntArray,
-    out: npt.NDArray[np.object_],
-    groups: int,
-) -> MarketRows:
-    """The rows of complete groups as the exchange's scan reads them (`columnar.MarketRows`):
-    a delta's bids before its asks (as its BookDelta applies them), a snapshot group as one
-    row carrying its BookSnapshot, skipped rows as no-ops."""
-    n = len(rows)
-    buy = (rows["ev"] & BUY_EVENT) != 0
-    kinds = np.full(n, KIND_SKIP, dtype=np.int8)
-    depth = cls == _CLS_DEPTH
-    kinds[depth & buy] = KIND_BID
-    kinds[depth & ~buy] = KIND_ASK
-    trade = cls == _CLS_TRADE
-    kinds[trade & buy] = KIND_TRADE_BUY
-    kinds[trade & ~buy] = KIND_TRADE_SELL
-    events: dict[int, Event] = {}
-    group_end: dict[int, int] = {}
-    group_kind = cls[starts]
-    for g in np.flatnonzero(group_kind == _CLS_SNAPSHOT).tolist():
-        at = int(starts[g])
-        kinds[at] = KIND_SNAPSHOT
-        events[at] = out[g]
-        group_end[at] = int(ends[g])
-    mixed = np.flatnonzero((group_kind == _CLS_DEPTH) & (splits < 0))
-    if mixed.size:
-        order = np.arange(n)
-        for g in mixed.tolist():
-            s, e = int(starts[g]), int(ends[g])
-            seg, bid = order[s:e], buy[s:e]
-            order[s:e] = np.concatenate([seg[bid], seg[~bid]])
-        kinds, ticks, lots = kinds[order], ticks[order], lots[order]
-    levels = ticks[(kinds == KIND_BID) | (kinds == KIND_ASK)]
-    low, high = (int(levels.min()), int(levels.max())) if levels.size else (1, 0)
-    return MarketRows(
-        ts_ns=np.ascontiguousarray(rows["exch_ts"], dtype=np.int64),
-        kind=kinds,
-        ticks=np.ascontiguousarray(ticks, dtype=np.int64),
-        lots=np.ascontiguousarray(lots, dtype=np.int64),
-        tick_low=low,
-        tick_high=high,
-        groups=groups,
-        events=events,
-        group_end=group_end,
-    )
-
-
-def load_hbt_columns(
-    paths: Sequence[Path],
-    instrument: Instrument,
-    options: LoadOptions,
-    stats: LoadStats,
-    feed: CoalescedFeed,
-) -> Iterator[MarketRows]:
-    """Stream hftbacktest .npz files as chunks of rows for the exchange's compiled scan, each
-    chunk's engine events going to `feed` first (finished when the data ends); closing the
-    stream closes the file."""
-    conv = _Converter(instrument, stats)
-    conv.columns = True
-    conv.feed = feed
-    chunks = _event_chunks(paths, instrument, options, stats, conv=conv)
-    try:
-        for _ in chunks:
-            if conv.rows_out is not None:
-                yield conv.rows_out
-                conv.rows_out = None
-        feed.finish()
-    finally:
-        chunks.close()
-
-
-def _fed(conv: _Converter, events: list[Event]) -> list[Event]:
-    """Hand a chunk's events to the converter's feed (if any) before they go to the exchange."""
-    if conv.feed is not None and conv.feed_info is not None:
-        conv.feed.add(events, *conv.feed_info)
-        conv.feed_info = None
-    return events
 
 
 def _flag(head: npt.NDArray[np.bool_], n: int) -> npt.NDArray[np.bool_]:
@@ -537,39 +538,49 @@ def group_starts(rows: Rows, cls: npt.NDArray[np.int8]) -> npt.NDArray[np.intp]:
 
 
 def load_hbt(
-    paths: Sequence[Path],
-    instrument: Instrument,
-    options: LoadOptions,
-    stats: LoadStats,
-    feed: CoalescedFeed | None = None,
+    paths: Sequence[Path], instrument: Instrument, options: LoadOptions, stats: LoadStats
 ) -> Iterator[Event]:
     """Stream events from hftbacktest .npz files (one stream across files), built a chunk at a
-    time; closing the stream closes the file.
-
-    With `feed`, each chunk's events also go to it before they are yielded, and it is finished
-    when the data ends (the engine's side of the replay, see `grvtmm.backtest.feed`).
-    """
-    chunks = _event_chunks(paths, instrument, options, stats, feed)
+    time; closing the stream closes the file."""
+    conv = _Converter(instrument, stats)
+    blocks = _group_blocks(paths, conv, options, stats)
     try:
-        for events in chunks:
-            yield from events
-        if feed is not None:
-            feed.finish()
+        for block in blocks:
+            yield from conv.events(*block)
     finally:
-        chunks.close()
+        blocks.close()
 
 
-def _event_chunks(
+def load_hbt_columns(
     paths: Sequence[Path],
     instrument: Instrument,
     options: LoadOptions,
     stats: LoadStats,
-    feed: CoalescedFeed | None = None,
-    conv: _Converter | None = None,
-) -> Generator[list[Event], None, None]:
-    if conv is None:
-        conv = _Converter(instrument, stats)
-        conv.feed = feed
+    feed: CoalescedFeed,
+) -> Iterator[MarketRows]:
+    """Stream hftbacktest .npz files as chunks of rows for the exchange's compiled scan
+    (`Converter.columns`), each chunk's engine events going to `feed` first (finished when the
+    data ends); closing the stream closes the file."""
+    conv = _Converter(instrument, stats)
+    blocks = _group_blocks(paths, conv, options, stats)
+    try:
+        for block in blocks:
+            market, chunk = conv.columns(*block)
+            feed.add(chunk)
+            yield market
+        feed.finish()
+    finally:
+        blocks.close()
+
+
+_Block = tuple[Rows, IntArray, IntArray, npt.NDArray[np.int8] | None, npt.NDArray[np.intp] | None]
+
+
+def _group_blocks(
+    paths: Sequence[Path], conv: _Converter, options: LoadOptions, stats: LoadStats
+) -> Generator[_Block, None, None]:
+    """Complete groups of kept rows, a chunk at a time: (rows, ticks, lots, classes, group
+    starts), the last two None when not computed yet."""
     carry: Rows | None = None
     carry_ticks: IntArray = np.zeros(0, dtype=np.int64)
     carry_lots: IntArray = np.zeros(0, dtype=np.int64)
@@ -600,11 +611,9 @@ def _event_chunks(
             cut = int(starts[-1])
             carry, carry_ticks, carry_lots = rows[cut:], ticks[cut:], lots[cut:]
             if cut:
-                yield _fed(
-                    conv, conv.events(rows[:cut], ticks[:cut], lots[:cut], cls[:cut], starts[:-1])
-                )
+                yield rows[:cut], ticks[:cut], lots[:cut], cls[:cut], starts[:-1]
     if carry is not None:
-        yield _fed(conv, conv.events(carry, carry_ticks, carry_lots))
+        yield carry, carry_ticks, carry_lots, None, None
     if exch_only != local_only:
         raise DataFormatError(
             paths[-1],

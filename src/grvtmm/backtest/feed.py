@@ -2,17 +2,19 @@
 
 The replay loop can coalesce book deltas to the feed interval itself, one event at a time
 (`ReplayLoop`, module docstring). For a columnar source the same view is cheaper to build where
-the data is loaded: the source hands each chunk's events to `CoalescedFeed.add` together with
-their kinds and receive times, and the loop delivers the resulting queue (`ReplayLoop.run(...,
-feed=...)`) instead of sorting every market event by receive time itself.
+the data is loaded: the source hands each chunk to `CoalescedFeed.add` as a `FeedChunk` (its
+events' kinds and times, trades and snapshots as events, the deltas' levels as columns), the
+windows are coalesced by a compiled pass, and the loop delivers the resulting queue
+(`ReplayLoop.run(..., feed=...)`) instead of sorting every market event by receive time itself.
 
 The result is the loop's own, event for event:
 * a trade or snapshot reaches the engine at its receive time `max(local_ns, ts_ns)`;
 * with `hold_deltas`, a delta received before the last snapshot (in exchange order) counts as
   received with it;
 * the deltas received in `[F - interval, F)` reach the engine as one delta at `F` (a multiple of
-  the interval), each level at its last size, in the order the levels were first touched, ahead
-  of anything else received at `F`; a snapshot drops the window's deltas received before it;
+  the interval), each level once at its last size (levels still there first, then the removed
+  ones, each in the order first touched; see `LevelColumns.set_count`), ahead of anything else
+  received at `F`; a snapshot drops the window's deltas received before it;
 * events received at the same time keep exchange order.
 
 Every chunk's events must be in exchange order and at or after the previous chunk's; an event
@@ -23,15 +25,14 @@ time), the rest when the data ends (`finish`).
 from __future__ import annotations
 
 import bisect
-import heapq
-import itertools
 from collections import deque
-from typing import Any
+from dataclasses import dataclass
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
-from grvtmm.core.events import BookDelta, BookSnapshot, Event, LevelColumns
+from grvtmm.core.events import BookDelta, Event, LevelColumns
 
 DELTA = 0
 """Kind of a book delta (coalesced)."""
@@ -43,7 +44,151 @@ OTHER = 2
 FeedQueue = deque[tuple[int, Event]]
 """(delivery time, event) in delivery order: what `ReplayLoop.run(feed=...)` consumes."""
 
-_Pending = tuple[int, int, Event]
+IntArray = npt.NDArray[np.int64]
+_FAR = 1 << 62
+_CLEAR = 2
+"""Side code of a snapshot's row in the coalescing pass (drops the window's levels)."""
+_EMPTY = -1
+_TABLE_SLOTS = 1 << 12
+# Slots of the coalescing state.
+_C_END = 0
+_C_TOUCHED_BID = 1
+_C_TOUCHED_ASK = 2
+_C_FLUSHES = 3
+_C_OUT = 4
+_C_STOP = 5
+_C_SLOTS = 6
+
+
+@dataclass(slots=True)
+class FeedChunk:
+    """One chunk of market events in exchange order, as the feed reads them.
+
+    Per event: `kinds`, `ts_ns`, `local_ns`, and `events` (the event itself for snapshots and
+    other events, None for deltas). The deltas' levels, in the order each applies them (its
+    bids, then its asks): `level_event` (index of the delta), `level_bid` (1: bid, 0: ask),
+    `level_price`, `level_size`.
+    """
+
+    kinds: npt.NDArray[np.int8]
+    ts_ns: IntArray
+    local_ns: IntArray
+    events: npt.NDArray[np.object_]
+    level_event: IntArray
+    level_bid: npt.NDArray[np.int8]
+    level_price: IntArray
+    level_size: IntArray
+
+
+@numba.njit(cache=True, nogil=True)
+def _slot(keys: IntArray, price: int) -> int:  # pragma: no cover - compiled
+    mask = len(keys) - 1
+    j = (price * 0x9E3779B1) & mask
+    while keys[j] != _EMPTY and keys[j] != price:
+        j = (j + 1) & mask
+    return j
+
+
+@numba.njit(cache=True, nogil=True)
+def _emit(  # pragma: no cover - compiled
+    keys: IntArray, vals: IntArray, touched: IntArray, count: int, out: IntArray, at: int
+) -> tuple[int, int]:
+    """Write one side's window levels (sizes > 0 first, then removals, each in touch order) to
+    `out` from `at` and clear them; returns (end, end of the sizes > 0)."""
+    for k in range(count):
+        j = touched[k]
+        if vals[j] > 0:
+            out[0, at] = keys[j]
+            out[1, at] = vals[j]
+            at += 1
+    set_end = at
+    for k in range(count):
+        j = touched[k]
+        if vals[j] <= 0:
+            out[0, at] = keys[j]
+            out[1, at] = 0
+            at += 1
+        keys[j] = _EMPTY
+    return at, set_end
+
+
+@numba.njit(cache=True, nogil=True)
+def _coalesce(  # pragma: no cover - compiled
+    times: IntArray,
+    sides: npt.NDArray[np.int8],
+    prices: IntArray,
+    sizes: IntArray,
+    start: int,
+    horizon: int,
+    final: bool,
+    interval: int,
+    keys: IntArray,
+    vals: IntArray,
+    touched: IntArray,
+    st: IntArray,
+    out: IntArray,
+    flushes: IntArray,
+) -> int:
+    """Coalesce rows (in delivery order) from `start` into windows; returns the next row.
+
+    Stops early, before a row, when a side's table is half full (the caller grows it)."""
+    end = st[_C_END]
+    n_bid = st[_C_TOUCHED_BID]
+    n_ask = st[_C_TOUCHED_ASK]
+    n_flush = st[_C_FLUSHES]
+    at = st[_C_OUT]
+    half = keys.shape[1] // 2
+    st[_C_STOP] = 0
+    i = start
+    n = len(times)
+    while True:
+        t = times[i] if i < n else _FAR
+        if end and ((i < n and t >= end) or (i >= n and (final or end <= horizon))):
+            flushes[n_flush, 0] = end
+            flushes[n_flush, 1] = at
+            at, flushes[n_flush, 2] = _emit(keys[0], vals[0], touched[0], n_bid, out, at)
+            flushes[n_flush, 3] = at
+            at, flushes[n_flush, 4] = _emit(keys[1], vals[1], touched[1], n_ask, out, at)
+            flushes[n_flush, 5] = at
+            n_flush += 1
+            n_bid = 0
+            n_ask = 0
+            end = 0
+        if i >= n:
+            break
+        side = sides[i]
+        if side == _CLEAR:
+            for k in range(n_bid):
+                keys[0, touched[0, k]] = _EMPTY
+            for k in range(n_ask):
+                keys[1, touched[1, k]] = _EMPTY
+            n_bid = 0
+            n_ask = 0
+        else:
+            if (n_bid if side == 1 else n_ask) >= half:
+                st[_C_STOP] = 1
+                break
+            if not end:
+                end = (t // interval + 1) * interval
+            row = 0 if side == 1 else 1
+            p = prices[i]
+            j = _slot(keys[row], p)
+            if keys[row, j] == _EMPTY:
+                keys[row, j] = p
+                if row == 0:
+                    touched[0, n_bid] = j
+                    n_bid += 1
+                else:
+                    touched[1, n_ask] = j
+                    n_ask += 1
+            vals[row, j] = sizes[i]
+        i += 1
+    st[_C_END] = end
+    st[_C_TOUCHED_BID] = n_bid
+    st[_C_TOUCHED_ASK] = n_ask
+    st[_C_FLUSHES] = n_flush
+    st[_C_OUT] = at
+    return i
 
 
 class CoalescedFeed:
@@ -56,54 +201,54 @@ class CoalescedFeed:
         self._interval = interval_ns
         self._hold = hold_deltas
         self._seq = 0
-        self._snapshot_ns = -(1 << 62)
-        self._book_items: list[_Pending] = []
-        """Deltas and snapshots not yet coalesced: (receive time, sequence, event)."""
-        self._other_items: list[_Pending] = []
-        """Snapshots and other events not yet queued."""
-        self._bids: dict[int, int] = {}
-        self._asks: dict[int, int] = {}
-        self._window_end = 0
-        """End of the open window (0: none open)."""
-        self._flushes: list[_Pending] = []
+        self._snapshot_ns = -_FAR
+        # Book rows not yet coalesced, in delivery order: time, sequence, side, price, size.
+        self._rows = _rows(0)
+        # Snapshots and other events not yet queued: receive times, sequences, events.
+        self._times: IntArray = np.zeros(0, dtype=np.int64)
+        self._seqs: IntArray = np.zeros(0, dtype=np.int64)
+        self._events: npt.NDArray[np.object_] = np.zeros(0, dtype=object)
+        self._keys = np.full((2, _TABLE_SLOTS), _EMPTY, dtype=np.int64)
+        self._vals = np.zeros((2, _TABLE_SLOTS), dtype=np.int64)
+        self._touched = np.zeros((2, _TABLE_SLOTS), dtype=np.int64)
+        self._state = np.zeros(_C_SLOTS, dtype=np.int64)
 
-    def add(
-        self,
-        events: list[Event],
-        kinds: npt.NDArray[np.int8],
-        ts_ns: npt.NDArray[np.int64],
-        local_ns: npt.NDArray[np.int64],
-    ) -> None:
-        """Take one chunk: its events in exchange order with their kinds and times."""
-        n = len(events)
+    def add(self, chunk: FeedChunk) -> None:
+        """Take one chunk (its events after those of the chunks before)."""
+        n = len(chunk.kinds)
         if n == 0:
             return
-        received = np.maximum(ts_ns, local_ns)
+        kinds = chunk.kinds
+        received = np.maximum(chunk.ts_ns, chunk.local_ns)
         if self._hold:
             received = self._held(kinds, received)
         seq = np.arange(self._seq, self._seq + n, dtype=np.int64)
         self._seq += n
-        times = received.tolist()
-        seqs = seq.tolist()
-        book = np.flatnonzero(kinds != OTHER).tolist()
-        self._book_items.extend((times[i], seqs[i], events[i]) for i in book)
-        direct = np.flatnonzero(kinds != DELTA)
-        if len(direct) == n:
-            self._other_items.extend(zip(times, seqs, events, strict=True))
-        else:
-            self._other_items.extend((times[i], seqs[i], events[i]) for i in direct.tolist())
-        self._release(int(ts_ns[-1]))
+        at = chunk.level_event
+        rows = (received[at], seq[at], chunk.level_bid, chunk.level_price, chunk.level_size)
+        snaps = np.flatnonzero(kinds == SNAPSHOT)
+        if snaps.size:
+            clear = np.full(snaps.size, _CLEAR, dtype=np.int8)
+            zero = np.zeros(snaps.size, dtype=np.int64)
+            marks = (received[snaps], seq[snaps], clear, zero, zero)
+            rows = _cat(rows, marks)
+        self._rows = _merge(self._rows, rows)
+        direct = kinds != DELTA
+        self._times = np.concatenate([self._times, received[direct]])
+        self._seqs = np.concatenate([self._seqs, seq[direct]])
+        self._events = np.concatenate([self._events, chunk.events[direct]])
+        self._release(int(chunk.ts_ns[-1]))
 
     def finish(self) -> None:
         """The data has ended: queue everything left."""
-        self._release(1 << 62, final=True)
+        self._release(_FAR, final=True)
 
-    def _held(
-        self, kinds: npt.NDArray[np.int8], received: npt.NDArray[np.int64]
-    ) -> npt.NDArray[np.int64]:
+    def _held(self, kinds: npt.NDArray[np.int8], received: IntArray) -> IntArray:
         """Deltas received before the last snapshot (in exchange order) count as received
         with it."""
         is_snap = kinds == SNAPSHOT
+        if not is_snap.any() and self._snapshot_ns == -_FAR:
+            return received
         last = np.where(is_snap, np.arange(len(kinds)), -1)
         np.maximum.accumulate(last, out=last)
         snap_ns = np.where(last >= 0, received[np.maximum(last, 0)], self._snapshot_ns)
@@ -114,73 +259,116 @@ class CoalescedFeed:
 
     def _release(self, horizon: int, *, final: bool = False) -> None:
         """Coalesce and queue what nothing later can precede: times up to `horizon`."""
-        self._coalesce(horizon, final)
-        flushes, self._flushes = self._flushes, []
-        others = _take(self._other_items, horizon)
-        if flushes and others:
-            # A window's delta comes first among the deliveries at its end (sequence -1).
-            others = list(heapq.merge(flushes, others, key=_order))
-        elif flushes:
-            others = flushes
-        self.queue.extend([(t, e) for t, _, e in others])
+        flush_times, flushes = self._coalesce(horizon, final)
+        times, seqs, events = self._times, self._seqs, self._events
+        if len(times) and not np.all(times[1:] >= times[:-1]):
+            order = np.lexsort((seqs, times))
+            times, seqs, events = times[order], seqs[order], events[order]
+        cut = int(np.searchsorted(times, horizon, side="right"))
+        self._times, self._seqs, self._events = times[cut:], seqs[cut:], events[cut:]
+        out_times: list[int] = times[:cut].tolist()
+        out_events: list[Event] = events[:cut].tolist()
+        # A window's delta comes first among the deliveries at its end.
+        for end, delta in zip(reversed(flush_times), reversed(flushes), strict=True):
+            at = bisect.bisect_left(out_times, end)
+            out_times.insert(at, end)
+            out_events.insert(at, delta)
+        self.queue.extend(zip(out_times, out_events, strict=True))
 
-    def _coalesce(self, horizon: int, final: bool) -> None:
-        items = _take(self._book_items, horizon)
-        interval = self._interval
-        bids, asks = self._bids, self._asks
-        end = self._window_end
-        for t, _, event in items:
-            if end and t >= end:
-                self._flush(end)
-                end = 0
-            if isinstance(event, BookDelta):
-                if not end:
-                    end = (t // interval + 1) * interval
-                bids.update(event.bids)
-                asks.update(event.asks)
-            elif isinstance(event, BookSnapshot):
-                bids.clear()
-                asks.clear()
-        if end and (final or end <= horizon):
-            self._flush(end)
-            end = 0
-        self._window_end = end
-
-    def _flush(self, end: int) -> None:
-        bids, asks = self._bids, self._asks
-        delta = BookDelta(
-            ts_ns=end,
-            local_ns=end,
-            symbol="",
-            bids=LevelColumns(list(bids), list(bids.values())),
-            asks=LevelColumns(list(asks), list(asks.values())),
+    def _coalesce(self, horizon: int, final: bool) -> tuple[list[int], list[Event]]:
+        times, _, sides, prices, sizes = self._rows
+        cut = int(np.searchsorted(times, horizon, side="right"))
+        n = len(times) if final else cut
+        out = np.zeros(
+            (2, n + 2 * int(self._state[_C_TOUCHED_BID] + self._state[_C_TOUCHED_ASK]) + 2),
+            dtype=np.int64,
         )
-        bids.clear()
-        asks.clear()
-        self._flushes.append((end, -1, delta))
+        flushes = np.zeros((n + 2, 6), dtype=np.int64)
+        state = self._state
+        state[_C_FLUSHES] = 0
+        state[_C_OUT] = 0
+        i = 0
+        while True:
+            i = _coalesce(
+                times[:n], sides[:n], prices[:n], sizes[:n], i, horizon, final,
+                self._interval, self._keys, self._vals, self._touched, state, out, flushes,
+            )  # fmt: skip
+            if not state[_C_STOP]:
+                break
+            self._grow()
+        self._rows = _pick(self._rows, slice(n, None))
+        count = int(state[_C_FLUSHES])
+        if not count:
+            return [], []
+        level_prices: list[int] = out[0, : int(state[_C_OUT])].tolist()
+        level_sizes: list[int] = out[1, : int(state[_C_OUT])].tolist()
+        flush_times: list[int] = []
+        deltas: list[Event] = []
+        for end, b0, b_set, a0, a_set, a1 in flushes[:count].tolist():
+            flush_times.append(end)
+            deltas.append(
+                BookDelta(
+                    ts_ns=end,
+                    local_ns=end,
+                    symbol="",
+                    bids=LevelColumns(level_prices[b0:a0], level_sizes[b0:a0], b_set - b0),
+                    asks=LevelColumns(level_prices[a0:a1], level_sizes[a0:a1], a_set - a0),
+                )
+            )
+        return flush_times, deltas
+
+    def _grow(self) -> None:
+        """Double the coalescing tables, keeping the open window's levels in touch order."""
+        old_keys, old_vals, old_touched = self._keys, self._vals, self._touched
+        slots = old_keys.shape[1] * 2
+        self._keys = np.full((2, slots), _EMPTY, dtype=np.int64)
+        self._vals = np.zeros((2, slots), dtype=np.int64)
+        self._touched = np.zeros((2, slots), dtype=np.int64)
+        for side, count_slot in ((0, _C_TOUCHED_BID), (1, _C_TOUCHED_ASK)):
+            for k in range(int(self._state[count_slot])):
+                j = int(old_touched[side, k])
+                price = int(old_keys[side, j])
+                new = _slot(self._keys[side], price)
+                self._keys[side, new] = price
+                self._vals[side, new] = old_vals[side, j]
+                self._touched[side, k] = new
 
 
-def _order(item: _Pending) -> tuple[int, int]:
-    return item[0], item[1]
+_Rows = tuple[IntArray, IntArray, npt.NDArray[np.int8], IntArray, IntArray]
 
 
-def _take(items: list[_Pending], horizon: int) -> list[_Pending]:
-    """Remove and return, in delivery order, the items received at or before `horizon`."""
-    if not items:
-        return []
-    if any(a[0] > b[0] for a, b in itertools.pairwise(items)):
-        items.sort(key=_order)
-    cut = bisect.bisect_right(items, horizon, key=_time)
-    taken = items[:cut]
-    del items[:cut]
-    return taken
+def _rows(n: int) -> _Rows:
+    return (
+        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=np.int8),
+        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
+    )
 
 
-def _time(item: _Pending) -> int:
-    return item[0]
+def _merge(pending: _Rows, new: _Rows) -> _Rows:
+    """Pending book rows followed by a chunk's, in delivery order (time, then sequence; a
+    delta's levels keep their order)."""
+    rows = _cat(pending, new) if len(pending[0]) else new
+    times, seqs = rows[0], rows[1]
+    if len(times) > 1 and not (
+        np.all(times[1:] >= times[:-1])
+        and np.all((times[1:] > times[:-1]) | (seqs[1:] >= seqs[:-1]))
+    ):
+        rows = _pick(rows, np.lexsort((np.arange(len(times)), seqs, times)))
+    return rows
 
 
-def kinds_of(events: list[Event]) -> npt.NDArray[np.int8]:
-    """`DELTA`/`SNAPSHOT`/`OTHER` per event (for sources that do not know them already)."""
-    table: dict[type[Any], int] = {BookDelta: DELTA, BookSnapshot: SNAPSHOT}
-    return np.fromiter((table.get(type(e), OTHER) for e in events), np.int8, len(events))
+def _cat(a: _Rows, b: _Rows) -> _Rows:
+    return (
+        np.concatenate([a[0], b[0]]),
+        np.concatenate([a[1], b[1]]),
+        np.concatenate([a[2], b[2]]),
+        np.concatenate([a[3], b[3]]),
+        np.concatenate([a[4], b[4]]),
+    )
+
+
+def _pick(rows: _Rows, which: slice | IntArray) -> _Rows:
+    return rows[0][which], rows[1][which], rows[2][which], rows[3][which], rows[4][which]

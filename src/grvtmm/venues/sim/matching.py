@@ -23,8 +23,6 @@ import math
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Protocol
 
-import numpy as np
-
 from grvtmm.core.book import OrderBook
 from grvtmm.core.commands import PlaceOrder
 from grvtmm.core.events import (
@@ -56,7 +54,6 @@ from grvtmm.venues.sim.columnar import (
     STOP_TRADE,
     ArrayBook,
     MarketRows,
-    SpanError,
     scan,
 )
 
@@ -64,7 +61,6 @@ _HIGH = 1 << 62
 _LOW = -(1 << 62)
 _SCAN_TICKS = 64
 _NO_EVENTS: tuple[Event, ...] = ()
-_NO_PRICES = np.zeros(0, dtype=np.int64)
 
 
 class MarketBook(Protocol):
@@ -285,7 +281,6 @@ class MatchingEngine:
 
     __slots__ = (
         "_buys",
-        "_dict_rows",
         "_max_buy",
         "_min_sell",
         "_order_seq",
@@ -295,10 +290,9 @@ class MatchingEngine:
         "_size_aligned",
         "_tick_aligned",
         "_trade_seq",
-        "_watch_ask",
-        "_watch_bid",
         "_watch_dirty",
         "book",
+        "compiled_rows",
         "fees",
         "id_prefix",
         "instrument",
@@ -321,10 +315,9 @@ class MatchingEngine:
         self.venue = venue_instrument if venue_instrument is not None else instrument
         self.book: MarketBook = OrderBook(instrument.symbol)
         self.position_lots = 0
-        self._watch_bid = _NO_PRICES
-        self._watch_ask = _NO_PRICES
         self._watch_dirty = False
-        self._dict_rows = False
+        self.compiled_rows = True
+        """`on_rows` through the compiled scan (False: level by level, the reference)."""
         self._orders: dict[int, _Resting] = {}
         self._buys: dict[int, list[_Resting]] = {}
         self._sells: dict[int, list[_Resting]] = {}
@@ -471,20 +464,15 @@ class MatchingEngine:
         row and the events caused. It returns early, right after the first row that caused
         events, so the caller can schedule them before later rows.
         """
+        if not self.compiled_rows:
+            return self._rows_by_level(rows, start, until)
         book = self.book
         if not isinstance(book, ArrayBook):
-            if self._dict_rows:
-                return self._rows_by_level(rows, start, until)
             book = self._to_array_book()
-        if rows.tick_low <= rows.tick_high and not (
-            book.base <= rows.tick_low and rows.tick_high < book.base + len(book.bid)
-        ):
-            try:
-                book.ensure(rows.tick_low, rows.tick_high)
-            except SpanError:
-                # Prices too far apart for arrays: the rest of the replay goes level by level.
-                self._to_dict_book(book)
-                return self._rows_by_level(rows, start, until)
+        bid, ask = book.best_bid, book.best_ask
+        center = (bid + ask) // 2 if bid and ask else bid or ask or rows.tick_center
+        if center and not book.covers(center):
+            book.center_on(center)
         state = book.state
         out = self._out
         i = start
@@ -492,12 +480,11 @@ class MatchingEngine:
         while i < end:
             if self._watch_dirty:
                 self._watch_dirty = False
-                self._watch_bid = np.fromiter(self._buys, np.int64, len(self._buys))
-                self._watch_ask = np.fromiter(self._sells, np.int64, len(self._sells))
+                book.set_watch(self._buys, self._sells)
             state[S_MIN_SELL] = self._min_sell
             state[S_MAX_BUY] = self._max_buy
             state[S_WATCHED] = 0
-            i = scan(rows, i, until, book, self._watch_bid, self._watch_ask)
+            i = scan(rows, i, until, book)
             stop = int(state[S_STOP])
             watched = int(state[S_WATCHED])
             row = i if stop == STOP_SNAPSHOT else i - 1
@@ -539,7 +526,7 @@ class MatchingEngine:
         index of the first entry not applied."""
         depth = self.queue.depth
         kinds, ticks, lots = rows.kind, rows.ticks, rows.lots
-        watch_rows, watch_prev = book.watch_rows, book.watch_prev
+        watch_rows, watch_prev = book.watched[0], book.watched[1]
         k = first
         while k < count:
             r = int(watch_rows[k])
@@ -590,27 +577,14 @@ class MatchingEngine:
         out.clear()
         return i, caused
 
-    def _to_dict_book(self, old: ArrayBook) -> None:
-        book = OrderBook(self.instrument.symbol)
-        book.bids = dict(old.bids.items())
-        book.asks = dict(old.asks.items())
-        book.best_bid = old.best_bid
-        book.best_ask = old.best_ask
-        book.valid = True
-        self.book = book
-        self._dict_rows = True
-
     def _to_array_book(self) -> ArrayBook:
         """Move the market book to arrays (for `on_rows`), keeping its levels and best prices."""
         old = self.book
         book = ArrayBook()
-        prices = list(old.bids) + list(old.asks)
-        if prices:
-            book.ensure(min(prices), max(prices))
-            for p, q in old.bids.items():
-                book.bids[p] = q
-            for p, q in old.asks.items():
-                book.asks[p] = q
+        for p, q in old.bids.items():
+            book.bids[p] = q
+        for p, q in old.asks.items():
+            book.asks[p] = q
         book.best_bid = old.best_bid
         book.best_ask = old.best_ask
         self.book = book
