@@ -421,11 +421,13 @@ class _Converter:
         at = starts[keep]
         levels = ticks[delta_row]
         center = int(np.median(levels)) if levels.size else 0
+        data = np.empty((4, n), dtype=np.int64)
+        data[0] = rows["exch_ts"]
+        data[1] = kinds
+        data[2] = ticks
+        data[3] = lots
         market = MarketRows(
-            ts_ns=np.ascontiguousarray(rows["exch_ts"], dtype=np.int64),
-            kind=kinds,
-            ticks=np.ascontiguousarray(ticks, dtype=np.int64),
-            lots=np.ascontiguousarray(lots, dtype=np.int64),
+            data=data,
             tick_center=center,
             groups=int(np.count_nonzero(keep)),
             events=snap_events,

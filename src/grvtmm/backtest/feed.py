@@ -12,9 +12,8 @@ The result is the loop's own, event for event:
 * with `hold_deltas`, a delta received before the last snapshot (in exchange order) counts as
   received with it;
 * the deltas received in `[F - interval, F)` reach the engine as one delta at `F` (a multiple of
-  the interval), each level once at its last size (levels still there first, then the removed
-  ones, each in the order first touched; see `LevelColumns.set_count`), ahead of anything else
-  received at `F`; a snapshot drops the window's deltas received before it;
+  the interval), each level at its last size, in the order the levels were first touched, ahead
+  of anything else received at `F`; a snapshot drops the window's deltas received before it;
 * events received at the same time keep exchange order.
 
 Every chunk's events must be in exchange order and at or after the previous chunk's; an event
@@ -92,24 +91,16 @@ def _slot(keys: IntArray, price: int) -> int:  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def _emit(  # pragma: no cover - compiled
     keys: IntArray, vals: IntArray, touched: IntArray, count: int, out: IntArray, at: int
-) -> tuple[int, int]:
-    """Write one side's window levels (sizes > 0 first, then removals, each in touch order) to
-    `out` from `at` and clear them; returns (end, end of the sizes > 0)."""
+) -> int:
+    """Write one side's window levels, in the order first touched, to `out` from `at` and
+    clear them; returns the end."""
     for k in range(count):
         j = touched[k]
-        if vals[j] > 0:
-            out[0, at] = keys[j]
-            out[1, at] = vals[j]
-            at += 1
-    set_end = at
-    for k in range(count):
-        j = touched[k]
-        if vals[j] <= 0:
-            out[0, at] = keys[j]
-            out[1, at] = 0
-            at += 1
+        out[0, at] = keys[j]
+        out[1, at] = vals[j]
         keys[j] = _EMPTY
-    return at, set_end
+        at += 1
+    return at
 
 
 @numba.njit(cache=True, nogil=True)
@@ -146,10 +137,10 @@ def _coalesce(  # pragma: no cover - compiled
         if end and ((i < n and t >= end) or (i >= n and (final or end <= horizon))):
             flushes[n_flush, 0] = end
             flushes[n_flush, 1] = at
-            at, flushes[n_flush, 2] = _emit(keys[0], vals[0], touched[0], n_bid, out, at)
+            at = _emit(keys[0], vals[0], touched[0], n_bid, out, at)
+            flushes[n_flush, 2] = at
+            at = _emit(keys[1], vals[1], touched[1], n_ask, out, at)
             flushes[n_flush, 3] = at
-            at, flushes[n_flush, 4] = _emit(keys[1], vals[1], touched[1], n_ask, out, at)
-            flushes[n_flush, 5] = at
             n_flush += 1
             n_bid = 0
             n_ask = 0
@@ -283,7 +274,7 @@ class CoalescedFeed:
             (2, n + 2 * int(self._state[_C_TOUCHED_BID] + self._state[_C_TOUCHED_ASK]) + 2),
             dtype=np.int64,
         )
-        flushes = np.zeros((n + 2, 6), dtype=np.int64)
+        flushes = np.zeros((n + 2, 4), dtype=np.int64)
         state = self._state
         state[_C_FLUSHES] = 0
         state[_C_OUT] = 0
@@ -304,15 +295,15 @@ class CoalescedFeed:
         level_sizes: list[int] = out[1, : int(state[_C_OUT])].tolist()
         flush_times: list[int] = []
         deltas: list[Event] = []
-        for end, b0, b_set, a0, a_set, a1 in flushes[:count].tolist():
+        for end, b0, a0, a1 in flushes[:count].tolist():
             flush_times.append(end)
             deltas.append(
                 BookDelta(
                     ts_ns=end,
                     local_ns=end,
                     symbol="",
-                    bids=LevelColumns(level_prices[b0:a0], level_sizes[b0:a0], b_set - b0),
-                    asks=LevelColumns(level_prices[a0:a1], level_sizes[a0:a1], a_set - a0),
+                    bids=LevelColumns(level_prices[b0:a0], level_sizes[b0:a0]),
+                    asks=LevelColumns(level_prices[a0:a1], level_sizes[a0:a1]),
                 )
             )
         return flush_times, deltas

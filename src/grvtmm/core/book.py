@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from grvtmm.core.events import BookDelta, BookSnapshot, Level, LevelColumns, Ticker
+from grvtmm.core.events import BookDelta, BookSnapshot, Level, Ticker
 
 _SCAN_LIMIT = 64
 
@@ -61,17 +61,6 @@ class OrderBook:
                 return ApplyResult.DUPLICATE
             if seq < self.sequence:
                 return self._mark_gap(self.sequence, seq)
-        bids, asks = delta.bids, delta.asks
-        if (
-            type(bids) is LevelColumns
-            and type(asks) is LevelColumns
-            and bids.set_count >= 0
-            and asks.set_count >= 0
-        ):
-            self._apply_split(bids, asks)
-            if seq:
-                self.sequence = seq
-            return ApplyResult.APPLIED
         # set_bid / set_ask, inlined: this runs for every book event
         if delta.bids:
             levels = self.bids
@@ -98,42 +87,6 @@ class OrderBook:
         if seq:
             self.sequence = seq
         return ApplyResult.APPLIED
-
-    def _apply_split(self, bids: LevelColumns, asks: LevelColumns) -> None:
-        """`apply_delta` in bulk for levels split into sizes > 0 and removals (each price once):
-        the same book, and the same best prices (the highest bid, the lowest ask)."""
-        if bids.prices:
-            levels = self.bids
-            n = bids.set_count
-            best = self.best_bid
-            if n:
-                prices = bids.prices[:n]
-                levels.update(zip(prices, bids.sizes[:n], strict=True))
-                top = max(prices)
-                if top > best:
-                    best = top
-            pop = levels.pop
-            for price in bids.prices[n:]:
-                pop(price, None)
-            if best and best not in levels:
-                best = _next_best(levels, best, -1)
-            self.best_bid = best
-        if asks.prices:
-            levels = self.asks
-            n = asks.set_count
-            best = self.best_ask
-            if n:
-                prices = asks.prices[:n]
-                levels.update(zip(prices, asks.sizes[:n], strict=True))
-                low = min(prices)
-                if not best or low < best:
-                    best = low
-            pop = levels.pop
-            for price in asks.prices[n:]:
-                pop(price, None)
-            if best and best not in levels:
-                best = _next_best(levels, best, +1)
-            self.best_ask = best
 
     def apply_ticker(self, ticker: Ticker) -> ApplyResult:
         """Replace the book with top-of-book only (ticker fallback mode)."""

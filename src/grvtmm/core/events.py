@@ -30,18 +30,13 @@ class LevelColumns(Sequence[Level]):
     the same order, as the tuple of levels would, and it compares equal to that tuple.
     """
 
-    __slots__ = ("prices", "set_count", "sizes")
+    __slots__ = ("prices", "sizes")
 
-    def __init__(self, prices: list[int], sizes: list[int], set_count: int = -1) -> None:
+    def __init__(self, prices: list[int], sizes: list[int]) -> None:
         if len(prices) != len(sizes):
             raise ValueError(f"{len(prices)} prices but {len(sizes)} sizes")
-        if set_count > len(prices):
-            raise ValueError(f"set_count {set_count} > {len(prices)} levels")
         self.prices = prices
         self.sizes = sizes
-        self.set_count = set_count
-        """-1, or: each price appears once, the first `set_count` with sizes > 0 and the rest
-        with size 0 (removals), so the levels can be applied in bulk."""
 
     def __iter__(self) -> Iterator[Level]:
         return zip(self.prices, self.sizes, strict=False)

@@ -9,24 +9,26 @@ back to the matching engine's Python code, only where the rules for our orders a
 * `STOP_CROSS`: a new best price reaches one of our resting orders on the other side;
 * `STOP_TRADE`: a trade prints at or through one of our resting prices;
 * `STOP_SNAPSHOT`: the first row of a snapshot group (the matching engine applies the snapshot);
-* `STOP_FULL`: the buffer of depth changes at our resting prices is full.
+* `STOP_FULL`: the buffer of depth changes at our resting prices is full;
+* `STOP_GROW`: the table of levels outside the arrays needs more room.
 
 Depth changes at prices where we rest (queue position updates) are collected in a buffer, in row
 order, rather than stopping; the matching engine applies them before anything else happens to
 our orders. Fill rules and queue models therefore exist once, in Python.
+
+The arrays hold `WINDOW_TICKS` prices around the market; levels further out (a book can hold
+orders at a tenth or ten times the price) live in an open-addressing table, and the arrays are
+re-centered when the market drifts towards their edge (`STOP_RECENTER`, advisory).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numba
 import numpy as np
 import numpy.typing as npt
-from numba import types
-from numba.typed import Dict
 
 from grvtmm.core.events import BookSnapshot, Event
 
@@ -45,47 +47,44 @@ STOP_CROSS = 1
 STOP_TRADE = 2
 STOP_SNAPSHOT = 4
 STOP_FULL = 8
+STOP_GROW = 16
+STOP_RECENTER = 32
+"""Advisory, in place of no stop: the market's mid is near the arrays' edge."""
 
-# Slots of the state array shared by the scan and ArrayBook.
+# Slots of the book's state array.
 S_BEST_BID = 0
 S_BEST_ASK = 1
-S_MIN_SELL = 2
-"""Lowest price of our resting sells (`HIGH` if none)."""
-S_MAX_BUY = 3
-"""Highest price of our resting buys (`LOW` if none)."""
-S_BASE = 4
+S_BASE = 2
 """The tick of array index 0."""
-S_STOP = 5
-S_PREV = 6
-"""Size of the stopping row's level before the row (depth rows)."""
-S_WATCHED = 7
-"""Entries used in the watch buffer."""
-S_WATCH_BIDS = 8
-"""How many of the watched prices are bids (they come first)."""
-STATE_SLOTS = 9
+S_FAR_USED = 3
+"""Slots taken in the far tables (bids at S_FAR_USED, asks at S_FAR_USED + 1)."""
+STATE_SLOTS = 5
 
 HIGH = 1 << 62
 LOW = -(1 << 62)
 WATCH_BUFFER = 4096
 WINDOW_TICKS = 1 << 18
-"""Prices (in ticks) held in the arrays, around the market; levels further out are kept in
-dictionaries (`far_bid`, `far_ask`)."""
+"""Prices (in ticks) held in the arrays, around the market."""
 _RECENTER_TICKS = WINDOW_TICKS // 8
+_FAR_SLOTS = 1 << 12
+_HASH = 0x9E3779B1
 
 IntArray = npt.NDArray[np.int64]
-KindArray = npt.NDArray[np.int8]
-LevelDict = Any
-"""numba.typed.Dict[int64, int64]: price → size of the levels outside the arrays."""
+
+_D_TS = 0
+_D_KIND = 1
+_D_TICKS = 2
+_D_LOTS = 3
 
 
 @dataclass(slots=True)
 class MarketRows:
-    """One chunk of market rows in exchange order (`ts_ns` non-decreasing)."""
+    """One chunk of market rows in exchange order (times non-decreasing).
 
-    ts_ns: IntArray
-    kind: KindArray
-    ticks: IntArray
-    lots: IntArray
+    `data` rows: exchange time, kind (`KIND_*`), price in ticks, size in lots.
+    """
+
+    data: IntArray
     tick_center: int
     """A typical price of the chunk's depth rows (their median; 0: none), where the array
     book centers when it has no best prices to go by."""
@@ -96,90 +95,136 @@ class MarketRows:
     group_end: dict[int, int] = field(default_factory=dict)
     """Row index of a snapshot → index just past its group."""
 
+    @property
+    def ts_ns(self) -> IntArray:
+        column: IntArray = self.data[_D_TS]
+        return column
+
+    @property
+    def kind(self) -> IntArray:
+        column: IntArray = self.data[_D_KIND]
+        return column
+
+    @property
+    def ticks(self) -> IntArray:
+        column: IntArray = self.data[_D_TICKS]
+        return column
+
+    @property
+    def lots(self) -> IntArray:
+        column: IntArray = self.data[_D_LOTS]
+        return column
+
     def __len__(self) -> int:
-        return len(self.ts_ns)
+        return int(self.data.shape[1])
 
 
 @numba.njit(cache=True, nogil=True)
-def _below(side: IntArray, far: LevelDict, base: int, start: int) -> int:  # pragma: no cover
-    """Highest price strictly below `start` with size, or 0."""
-    n = len(side)
+def _far_slot(keys: IntArray, p: int) -> int:  # pragma: no cover - compiled
+    mask = len(keys) - 1
+    j = (p * _HASH) & mask
+    while keys[j] != 0 and keys[j] != p:
+        j = (j + 1) & mask
+    return j
+
+
+@numba.njit(cache=True, nogil=True)
+def far_get(keys: IntArray, vals: IntArray, p: int) -> int:  # pragma: no cover - compiled
+    """Size at price `p` in one side's far table (0: none)."""
+    j = _far_slot(keys, p)
+    return int(vals[j]) if keys[j] == p else 0
+
+
+@numba.njit(cache=True, nogil=True)
+def far_set(  # pragma: no cover - compiled
+    keys: IntArray, vals: IntArray, st: IntArray, row: int, p: int, q: int
+) -> int:
+    """Set price `p` to size `q` (0 removes) in one side's far table (`st[S_FAR_USED + row]`
+    counts its taken slots); returns the size before, or -1 when the table is half full and
+    `p` is new (grow it first)."""
+    j = _far_slot(keys, p)
+    if keys[j] == p:
+        prev = vals[j]
+        vals[j] = q
+        return int(prev)
+    if q > 0:
+        used = st[S_FAR_USED + row]
+        if 2 * (used + 1) > len(keys):
+            return -1
+        st[S_FAR_USED + row] = used + 1
+        keys[j] = p
+        vals[j] = q
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _below(  # pragma: no cover - compiled
+    near: IntArray, keys: IntArray, vals: IntArray, base: int, start: int, far_used: int
+) -> int:
+    """Highest bid strictly below `start` with size, or 0."""
+    n = len(near)
     j = min(start - base, n) - 1
     while j >= 0:
-        if side[j] > 0:
+        if near[j] > 0:
             break
         j -= 1
     best = j + base if j >= 0 else 0
-    if len(far) and (j < 0 or start - base > n):
-        for p in far:
-            if best < p < start:
+    if far_used and (j < 0 or start - base > n):
+        for k in range(len(keys)):
+            p = keys[k]
+            if p != 0 and vals[k] > 0 and best < p < start:
                 best = p
     return best
 
 
 @numba.njit(cache=True, nogil=True)
-def _above(side: IntArray, far: LevelDict, base: int, start: int) -> int:  # pragma: no cover
-    """Lowest price strictly above `start` with size, or 0."""
-    n = len(side)
+def _above(  # pragma: no cover - compiled
+    near: IntArray, keys: IntArray, vals: IntArray, base: int, start: int, far_used: int
+) -> int:
+    """Lowest ask strictly above `start` with size, or 0."""
+    n = len(near)
     j = max(start - base + 1, 0)
     while j < n:
-        if side[j] > 0:
+        if near[j] > 0:
             break
         j += 1
     best = j + base if j < n else 0
-    if len(far) and (j >= n or start < base):
-        for p in far:
-            if p > start and (best == 0 or p < best):
+    if far_used and (j >= n or start < base):
+        for k in range(len(keys)):
+            p = keys[k]
+            if p != 0 and vals[k] > 0 and p > start and (best == 0 or p < best):
                 best = p
     return best
-
-
-@numba.njit(cache=True, nogil=True)
-def _level(side: IntArray, far: LevelDict, base: int, p: int) -> int:  # pragma: no cover
-    j = p - base
-    if 0 <= j < len(side):
-        return int(side[j])
-    return int(far.get(p, 0))
-
-
-@numba.njit(cache=True, nogil=True)
-def _set_level(  # pragma: no cover - compiled
-    side: IntArray, far: LevelDict, base: int, p: int, q: int
-) -> None:
-    j = p - base
-    if 0 <= j < len(side):
-        side[j] = q
-    elif q > 0:
-        far[p] = q
-    elif p in far:
-        del far[p]
 
 
 @numba.njit(cache=True, nogil=True)
 def _scan(  # pragma: no cover - compiled
-    ts: IntArray,
-    kind: KindArray,
-    ticks: IntArray,
-    lots: IntArray,
+    data: IntArray,
     i: int,
-    end: int,
     until: int,
-    bid: IntArray,
-    ask: IntArray,
-    far_bid: LevelDict,
-    far_ask: LevelDict,
+    near: IntArray,
+    far_keys: IntArray,
+    far_vals: IntArray,
     st: IntArray,
     watch: IntArray,
+    n_watch_bid: int,
     out: IntArray,
-) -> int:
+    min_sell: int,
+    max_buy: int,
+) -> tuple[int, int, int]:
+    ts = data[_D_TS]
+    kind = data[_D_KIND]
+    ticks = data[_D_TICKS]
+    lots = data[_D_LOTS]
+    end = len(ts)
+    bid = near[0]
+    ask = near[1]
     base = st[S_BASE]
     best_bid = st[S_BEST_BID]
     best_ask = st[S_BEST_ASK]
-    min_sell = st[S_MIN_SELL]
-    max_buy = st[S_MAX_BUY]
-    n_watch_bid = st[S_WATCH_BIDS]
-    watched = st[S_WATCHED]
+    n_near = len(bid)
     cap = out.shape[1]
+    watched = 0
     stop = 0
     prev = 0
     while i < end:
@@ -189,17 +234,26 @@ def _scan(  # pragma: no cover - compiled
         p = ticks[i]
         q = lots[i]
         if k == KIND_BID:
-            prev = _level(bid, far_bid, base, p)
-            _set_level(bid, far_bid, base, p, q)
+            j = p - base
+            if 0 <= j < n_near:
+                prev = bid[j]
+                bid[j] = q
+            else:
+                prev = far_set(far_keys[0], far_vals[0], st, 0, p, q)
+                if prev < 0:
+                    stop = STOP_GROW
+                    break
             if q > 0:
                 if p > best_bid:
                     best_bid = p
                     if 0 < best_ask <= p:
-                        best_ask = _above(ask, far_ask, base, p)
+                        best_ask = _above(
+                            ask, far_keys[1], far_vals[1], base, p, st[S_FAR_USED + 1]
+                        )
                     if p >= min_sell:
                         stop = STOP_CROSS
             elif p == best_bid:
-                best_bid = _below(bid, far_bid, base, p)
+                best_bid = _below(bid, far_keys[0], far_vals[0], base, p, st[S_FAR_USED])
             for w in range(n_watch_bid):
                 if watch[w] == p:
                     out[0, watched] = i
@@ -209,17 +263,24 @@ def _scan(  # pragma: no cover - compiled
                         stop = STOP_FULL
                     break
         elif k == KIND_ASK:
-            prev = _level(ask, far_ask, base, p)
-            _set_level(ask, far_ask, base, p, q)
+            j = p - base
+            if 0 <= j < n_near:
+                prev = ask[j]
+                ask[j] = q
+            else:
+                prev = far_set(far_keys[1], far_vals[1], st, 1, p, q)
+                if prev < 0:
+                    stop = STOP_GROW
+                    break
             if q > 0:
                 if best_ask == 0 or p < best_ask:
                     best_ask = p
                     if best_bid >= p:
-                        best_bid = _below(bid, far_bid, base, p)
+                        best_bid = _below(bid, far_keys[0], far_vals[0], base, p, st[S_FAR_USED])
                     if p <= max_buy:
                         stop = STOP_CROSS
             elif p == best_ask:
-                best_ask = _above(ask, far_ask, base, p)
+                best_ask = _above(ask, far_keys[1], far_vals[1], base, p, st[S_FAR_USED + 1])
             for w in range(n_watch_bid, len(watch)):
                 if watch[w] == p:
                     out[0, watched] = i
@@ -242,64 +303,33 @@ def _scan(  # pragma: no cover - compiled
             break
     st[S_BEST_BID] = best_bid
     st[S_BEST_ASK] = best_ask
-    st[S_STOP] = stop
-    st[S_PREV] = prev
-    st[S_WATCHED] = watched
-    return i
-
-
-def scan(rows: MarketRows, start: int, until: int, book: ArrayBook) -> int:
-    """Apply rows from `start` while their time is at most `until`; returns the index of the
-    next row to apply. On a stop (`book.state[S_STOP]`), the stopping row is the one before the
-    returned index, except for `STOP_SNAPSHOT`, where it is the returned index itself. The
-    prices watched are `book.watch` (`book.state[S_WATCH_BIDS]` bids first, then asks)."""
-    out: int = _scan(
-        rows.ts_ns,
-        rows.kind,
-        rows.ticks,
-        rows.lots,
-        start,
-        len(rows.ts_ns),
-        until,
-        book.bid,
-        book.ask,
-        book.far_bid,
-        book.far_ask,
-        book.state,
-        book.watch,
-        book.watched,
-    )
-    return out
-
-
-def _level_dict() -> LevelDict:
-    return Dict.empty(key_type=types.int64, value_type=types.int64)
+    if stop == 0 and n_near:
+        mid = (best_bid + best_ask) // 2 if best_bid and best_ask else best_bid or best_ask
+        if mid and not base + _RECENTER_TICKS <= mid < base + n_near - _RECENTER_TICKS:
+            stop = STOP_RECENTER
+    return i, stop, watched
 
 
 class _Side(MutableMapping[int, int]):
     """One side of an ArrayBook seen as a price → size mapping (sizes > 0 only)."""
 
-    __slots__ = ("_bid", "_book")
+    __slots__ = ("_book", "_row")
 
-    def __init__(self, book: ArrayBook, bid: bool) -> None:
+    def __init__(self, book: ArrayBook, row: int) -> None:
         self._book = book
-        self._bid = bid
-
-    def _parts(self) -> tuple[IntArray, LevelDict]:
-        book = self._book
-        return (book.bid, book.far_bid) if self._bid else (book.ask, book.far_ask)
+        self._row = row
 
     def get(self, price: int, default: int | None = None) -> int | None:  # type: ignore[override]
-        levels, far = self._parts()
-        j = price - self._book.base
+        book = self._book
+        levels = book.near[self._row]
+        j = price - int(book.state[S_BASE])
         if 0 <= j < len(levels):
             lots = int(levels[j])
-            return lots if lots > 0 else default
-        if len(far):
-            lots = far.get(price, 0)
-            if lots > 0:
-                return int(lots)
-        return default
+        elif book.state[S_FAR_USED + self._row]:
+            lots = int(far_get(book.far_keys[self._row], book.far_vals[self._row], price))
+        else:
+            lots = 0
+        return lots if lots > 0 else default
 
     def __getitem__(self, price: int) -> int:
         lots = self.get(price)
@@ -311,14 +341,7 @@ class _Side(MutableMapping[int, int]):
         return isinstance(price, int) and self.get(price) is not None
 
     def __setitem__(self, price: int, lots: int) -> None:
-        levels, far = self._parts()
-        j = price - self._book.base
-        if 0 <= j < len(levels):
-            levels[j] = max(lots, 0)
-        elif lots > 0:
-            far[price] = lots
-        elif price in far:
-            del far[price]
+        self._book.set_level(self._row, price, lots)
 
     def __delitem__(self, price: int) -> None:
         if price not in self:
@@ -326,50 +349,43 @@ class _Side(MutableMapping[int, int]):
         self[price] = 0
 
     def __iter__(self) -> Iterator[int]:
-        levels, far = self._parts()
-        near = (np.flatnonzero(levels > 0) + self._book.base).tolist()
-        return iter(sorted([*near, *far.keys()]))
+        book = self._book
+        near = book.near[self._row]
+        prices = (np.flatnonzero(near > 0) + int(book.state[S_BASE])).tolist()
+        keys, vals = book.far_keys[self._row], book.far_vals[self._row]
+        prices += keys[(keys != 0) & (vals > 0)].tolist()
+        return iter(sorted(prices))
 
     def __len__(self) -> int:
-        levels, far = self._parts()
-        return int(np.count_nonzero(levels > 0)) + len(far)
+        book = self._book
+        keys, vals = book.far_keys[self._row], book.far_vals[self._row]
+        near = int(np.count_nonzero(book.near[self._row] > 0))
+        return near + int(np.count_nonzero((keys != 0) & (vals > 0)))
 
 
 class ArrayBook:
-    """The replayed market book: arrays for the prices around the market (index = price in
-    ticks - `base`), dictionaries for the levels further out.
+    """The replayed market book: arrays for the prices around the market (`near`, index = price
+    in ticks - base; row 0 bids, row 1 asks) and an open-addressing table (`far_keys`,
+    `far_vals`) for the levels further out.
 
     Holds what the matching engine's dict book holds, including the best prices the crossed-book
     rule leaves behind (which need not be the highest bid / lowest ask level); `bids` and `asks`
     read it as mappings for the matching engine's Python paths.
     """
 
-    __slots__ = (
-        "ask",
-        "asks",
-        "bid",
-        "bids",
-        "far_ask",
-        "far_bid",
-        "state",
-        "watch",
-        "watched",
-    )
+    __slots__ = ("asks", "bids", "far_keys", "far_vals", "near", "state", "watch", "watched")
 
     def __init__(self) -> None:
-        self.bid: IntArray = np.zeros(0, dtype=np.int64)
-        self.ask: IntArray = np.zeros(0, dtype=np.int64)
-        self.far_bid: LevelDict = _level_dict()
-        self.far_ask: LevelDict = _level_dict()
+        self.near: IntArray = np.zeros((2, 0), dtype=np.int64)
+        self.far_keys: IntArray = np.zeros((2, _FAR_SLOTS), dtype=np.int64)
+        self.far_vals: IntArray = np.zeros((2, _FAR_SLOTS), dtype=np.int64)
         self.state: IntArray = np.zeros(STATE_SLOTS, dtype=np.int64)
-        self.state[S_MIN_SELL] = HIGH
-        self.state[S_MAX_BUY] = LOW
         self.watch: IntArray = np.zeros(0, dtype=np.int64)
-        """Prices of our resting orders: `state[S_WATCH_BIDS]` bids, then asks."""
+        """Prices of our resting orders: bids first, then asks."""
         self.watched: IntArray = np.zeros((2, WATCH_BUFFER), dtype=np.int64)
         """Depth changes at watched prices during a scan: row index, size before."""
-        self.bids = _Side(self, True)
-        self.asks = _Side(self, False)
+        self.bids = _Side(self, 0)
+        self.asks = _Side(self, 1)
 
     @property
     def base(self) -> int:
@@ -391,32 +407,76 @@ class ArrayBook:
     def best_ask(self, price: int) -> None:
         self.state[S_BEST_ASK] = price
 
-    def set_watch(self, bids: Iterable[int], asks: Iterable[int]) -> None:
-        """The prices of our resting orders, whose depth changes a scan reports."""
-        b = list(bids)
-        self.watch = np.array(b + list(asks), dtype=np.int64)
-        self.state[S_WATCH_BIDS] = len(b)
+    def scan(
+        self,
+        rows: MarketRows,
+        start: int,
+        until: int,
+        watch_bids: int,
+        min_sell: int,
+        max_buy: int,
+    ) -> tuple[int, int, int]:
+        """Apply rows from `start` while their time is at most `until`.
 
-    def covers(self, center: int) -> bool:
-        """Whether `center` lies well inside the arrays."""
-        j = center - self.base
-        return len(self.bid) > 0 and _RECENTER_TICKS <= j < len(self.bid) - _RECENTER_TICKS
+        Returns (next row, stop, depth changes buffered in `watched`). On a stop, the stopping
+        row is the one before the next row, except for `STOP_SNAPSHOT` and `STOP_GROW` (not
+        applied), where it is the next row itself. The first `watch_bids` prices of `watch`
+        are bids, the rest asks; `min_sell`/`max_buy` are our lowest sell and highest buy
+        (`HIGH`/`LOW` if none).
+        """
+        result: tuple[int, int, int] = _scan(
+            rows.data, start, until, self.near, self.far_keys, self.far_vals, self.state,
+            self.watch, watch_bids, self.watched, min_sell, max_buy,
+        )  # fmt: skip
+        return result
+
+    def set_level(self, row: int, price: int, lots: int) -> None:
+        """Set one level (row 0 bids, 1 asks); size 0 removes it. Best prices are left as
+        they are."""
+        lots = max(lots, 0)
+        j = price - self.base
+        if 0 <= j < self.near.shape[1]:
+            self.near[row, j] = lots
+            return
+        while far_set(self.far_keys[row], self.far_vals[row], self.state, row, price, lots) < 0:
+            self.grow()
+
+    def grow(self) -> None:
+        """Double the far table (after `STOP_GROW`), keeping its levels."""
+        levels = [self._far_levels(row) for row in (0, 1)]
+        slots = self.far_keys.shape[1] * 2
+        self.far_keys = np.zeros((2, slots), dtype=np.int64)
+        self.far_vals = np.zeros((2, slots), dtype=np.int64)
+        self.state[S_FAR_USED : S_FAR_USED + 2] = 0
+        for row, held in enumerate(levels):
+            for p, q in held:
+                far_set(self.far_keys[row], self.far_vals[row], self.state, row, p, q)
+
+    def _far_levels(self, row: int) -> list[tuple[int, int]]:
+        keys, vals = self.far_keys[row], self.far_vals[row]
+        used = (keys != 0) & (vals > 0)
+        return list(zip(keys[used].tolist(), vals[used].tolist(), strict=True))
 
     def center_on(self, center: int) -> None:
-        """Re-center the arrays on `center` (ticks), moving levels between arrays and
-        dictionaries; the book's contents do not change."""
-        bids = dict(self.bids.items())
-        asks = dict(self.asks.items())
-        base = max(center - WINDOW_TICKS // 2, 1)
-        self.bid = np.zeros(WINDOW_TICKS, dtype=np.int64)
-        self.ask = np.zeros(WINDOW_TICKS, dtype=np.int64)
-        self.far_bid = _level_dict()
-        self.far_ask = _level_dict()
-        self.state[S_BASE] = base
-        for p, q in bids.items():
-            self.bids[p] = q
-        for p, q in asks.items():
-            self.asks[p] = q
+        """Re-center the arrays on `center` (ticks), moving levels between the arrays and the
+        far table; the book's contents and best prices do not change."""
+        bids = list(self.bids.items())
+        asks = list(self.asks.items())
+        self.near = np.zeros((2, WINDOW_TICKS), dtype=np.int64)
+        self.far_keys = np.zeros((2, _FAR_SLOTS), dtype=np.int64)
+        self.far_vals = np.zeros((2, _FAR_SLOTS), dtype=np.int64)
+        self.state[S_FAR_USED : S_FAR_USED + 2] = 0
+        self.state[S_BASE] = max(center - WINDOW_TICKS // 2, 1)
+        for row, levels in ((0, bids), (1, asks)):
+            for p, q in levels:
+                self.set_level(row, p, q)
+
+    def recenter(self) -> None:
+        """Center the arrays on the market (after `STOP_RECENTER`)."""
+        bid, ask = self.best_bid, self.best_ask
+        center = (bid + ask) // 2 if bid and ask else bid or ask
+        if center:
+            self.center_on(center)
 
     def apply_snapshot(self, snap: BookSnapshot) -> None:
         """Replace the book with the snapshot's levels (best = highest bid, lowest ask)."""
@@ -425,17 +485,24 @@ class ArrayBook:
         if best_bid and best_ask:
             center = (best_bid + best_ask) // 2
         else:
-            center = best_bid or best_ask or self.base + len(self.bid) // 2
-        self.bid = np.zeros(0, dtype=np.int64)
-        self.ask = np.zeros(0, dtype=np.int64)
-        self.far_bid = _level_dict()
-        self.far_ask = _level_dict()
+            center = best_bid or best_ask or self.base + self.near.shape[1] // 2
+        self.near = np.zeros((2, 0), dtype=np.int64)
+        self.far_keys[:] = 0
+        self.far_vals[:] = 0
+        self.state[S_FAR_USED : S_FAR_USED + 2] = 0
         self.center_on(center)
         for p, q in snap.bids:
             if q > 0:
-                self.bids[p] = q
+                self.set_level(0, p, q)
         for p, q in snap.asks:
             if q > 0:
-                self.asks[p] = q
+                self.set_level(1, p, q)
         self.best_bid = best_bid
         self.best_ask = best_ask
+
+    def set_watch(self, bids: Iterable[int], asks: Iterable[int]) -> int:
+        """The prices of our resting orders, whose depth changes a scan reports; returns how
+        many are bids (for `scan`)."""
+        b = list(bids)
+        self.watch = np.array(b + list(asks), dtype=np.int64)
+        return len(b)

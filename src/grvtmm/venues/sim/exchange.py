@@ -187,7 +187,7 @@ class SimExchange:
         (fills), so the caller sees their responses before going on."""
         i, caused = self.engine.on_rows(rows, start, until_ns)
         if i > start:
-            ts = int(rows.ts_ns[i - 1])
+            ts = int(rows.data[0, i - 1])
             if ts > self.now_ns:
                 self.now_ns = ts
         if caused:

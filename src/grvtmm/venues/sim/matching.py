@@ -45,16 +45,13 @@ from grvtmm.venues.sim.columnar import (
     KIND_SNAPSHOT,
     KIND_TRADE_BUY,
     KIND_TRADE_SELL,
-    S_MAX_BUY,
-    S_MIN_SELL,
-    S_STOP,
-    S_WATCHED,
     STOP_CROSS,
+    STOP_GROW,
+    STOP_RECENTER,
     STOP_SNAPSHOT,
     STOP_TRADE,
     ArrayBook,
     MarketRows,
-    scan,
 )
 
 _HIGH = 1 << 62
@@ -290,6 +287,7 @@ class MatchingEngine:
         "_size_aligned",
         "_tick_aligned",
         "_trade_seq",
+        "_watch_bids",
         "_watch_dirty",
         "book",
         "compiled_rows",
@@ -316,6 +314,7 @@ class MatchingEngine:
         self.book: MarketBook = OrderBook(instrument.symbol)
         self.position_lots = 0
         self._watch_dirty = False
+        self._watch_bids = 0
         self.compiled_rows = True
         """`on_rows` through the compiled scan (False: level by level, the reference)."""
         self._orders: dict[int, _Resting] = {}
@@ -467,30 +466,31 @@ class MatchingEngine:
         if not self.compiled_rows:
             return self._rows_by_level(rows, start, until)
         book = self.book
-        if not isinstance(book, ArrayBook):
+        if type(book) is not ArrayBook:
             book = self._to_array_book()
-        bid, ask = book.best_bid, book.best_ask
-        center = (bid + ask) // 2 if bid and ask else bid or ask or rows.tick_center
-        if center and not book.covers(center):
-            book.center_on(center)
-        state = book.state
+            bid, ask = book.best_bid, book.best_ask
+            center = (bid + ask) // 2 if bid and ask else bid or ask or rows.tick_center
+            book.center_on(center or 1)
         out = self._out
         i = start
         end = len(rows)
         while i < end:
             if self._watch_dirty:
                 self._watch_dirty = False
-                book.set_watch(self._buys, self._sells)
-            state[S_MIN_SELL] = self._min_sell
-            state[S_MAX_BUY] = self._max_buy
-            state[S_WATCHED] = 0
-            i = scan(rows, i, until, book)
-            stop = int(state[S_STOP])
-            watched = int(state[S_WATCHED])
-            row = i if stop == STOP_SNAPSHOT else i - 1
-            done = 0
-            if watched:
-                done = self._watched_depth(rows, book, watched, row if stop else -1)
+                self._watch_bids = book.set_watch(self._buys, self._sells)
+            i, stop, watched = book.scan(
+                rows, i, until, self._watch_bids, self._min_sell, self._max_buy
+            )
+            if not stop or stop == STOP_RECENTER:
+                if watched:
+                    self._watched_depth(rows, book, watched, -1)
+                if stop:
+                    book.recenter()
+                break
+            row = i - 1
+            if stop in (STOP_SNAPSHOT, STOP_GROW):
+                row = i
+            done = self._watched_depth(rows, book, watched, row) if watched else 0
             if stop == STOP_CROSS:
                 kind = int(rows.kind[row])
                 side = Side.SELL if kind == KIND_BID else Side.BUY
@@ -508,9 +508,11 @@ class MatchingEngine:
                     raise TypeError(f"row {row}: expected a BookSnapshot, got {snap!r}")
                 self._snapshot(snap)
                 i = rows.group_end[row]
+            elif stop == STOP_GROW:
+                book.grow()
             if done < watched:
                 self._watched_depth(rows, book, watched, -1, first=done)
-            if out or not stop:
+            if out:
                 break
         if not out:
             return i, _NO_EVENTS
