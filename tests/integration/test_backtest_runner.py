@@ -4,6 +4,7 @@ coarse CSV mode, the end-of-data stop, progress, the HTML report and the timer g
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -342,3 +343,110 @@ def test_deltas_received_before_their_snapshot_wait_for_it(hold: bool) -> None:
                                ("BookDelta", 65)]  # fmt: skip
     else:
         assert engine.book[0] == ("BookDelta", 25)
+
+
+# ---- the columnar replay ----------------------------------------------------------------------
+CLEAR = 3
+NPZ = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "binance_usdm_btcusdt_20240808.hbt.npz"
+)
+
+
+def write_rough_market(path: Path, seed: int, steps: int = 1_500) -> Path:
+    """A market that exercises the replay's corners: receive latencies that reorder events
+    (whole 0-59 ms, so some land on feed window ends), a depth snapshot in mid-file (clear + snapshot rows) with far levels that survive
+    it, resting outliers at a tenth and ten times the price, depth messages whose bid and ask
+    rows interleave, and a drift wide enough to move the exchange's array window."""
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[int, int, float, float]] = []  # (flags, ts, px, qty)
+    mid = 200_000
+    book: dict[tuple[bool, int], float] = {}
+    for i in range(steps):
+        ts = T0 + i * STEP_NS
+        if i and rng.random() < 0.5:
+            buy = bool(rng.random() < 0.5)
+            price = mid + 1 if buy else mid - 1
+            rows.append(
+                (TRADE | (BUY if buy else SELL), ts, price * 0.1, rng.integers(1, 40) * 0.001)
+            )
+        mid += int(rng.integers(-1, 2)) + (40 if i % 300 == 299 else 0)
+        new = {(True, mid - k): float(rng.integers(1, 60)) for k in range(1, 8)}
+        new |= {(False, mid + k): float(rng.integers(1, 60)) for k in range(1, 8)}
+        if i == 0 or i == steps // 2:
+            if i:
+                rows.append((CLEAR | BUY, ts, (mid - 30) * 0.1, 0.0))
+                rows.append((CLEAR | SELL, ts, (mid + 30) * 0.1, 0.0))
+            else:
+                new |= {(True, mid // 10): 5.0, (False, mid * 10): 5.0}
+            for (bid, p), q in sorted(new.items()):
+                rows.append((SNAPSHOT | (BUY if bid else SELL), ts, p * 0.1, q * 0.001))
+        else:
+            keys = sorted(set(book) | set(new), key=lambda k: (k[1], k[0]))  # sides interleave
+            if i % 7 == 0:
+                keys.append((True, mid // 10 + i))  # a far level comes and goes
+            for key in keys:
+                q = new.get(key, 0.0 if key[1] > mid // 2 else float(i % 2))
+                rows.append((DEPTH | (BUY if key[0] else SELL), ts, key[1] * 0.1, q * 0.001))
+        book = {k: v for k, v in new.items() if k[1] > mid // 2}
+    data = np.zeros(len(rows), dtype=DTYPE)
+    data["ev"] = [EXCH_LOCAL | r[0] for r in rows]
+    data["exch_ts"] = [r[1] for r in rows]
+    lat = rng.integers(0, 60, size=len(rows)) * 1_000_000  # whole ms: ties with window ends
+    data["local_ts"] = data["exch_ts"] + lat
+    data["px"] = [r[2] for r in rows]
+    data["qty"] = [r[3] for r in rows]
+    np.savez(path, data=data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def rough(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_rough_market(tmp_path_factory.mktemp("bt") / "rough.npz", seed=5)
+
+
+def both_replays(settings: BacktestSettings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run through the columnar replay and through the event-by-event replay."""
+    out = []
+    for columnar in (True, False):
+        summary = run_backtest(replace(settings, coalesce_at_load=columnar), build_backtest_run)
+        for key in MACHINE_KEYS:
+            summary.pop(key)
+        summary["settings"].pop("coalesce_at_load", None)
+        out.append(summary)
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "latency_ms", "queue", "feed_ms"),
+    [
+        ("avellaneda", 25.0, "risk-averse", 100.0),
+        ("fixed-spread", 5.0, "power-prob:3", 50.0),
+        ("fixed-spread", 0.0, "log-prob", 10.0),
+    ],
+)
+def test_columnar_replay_matches_the_event_by_event_replay(
+    rough: Path, strategy: str, latency_ms: float, queue: str, feed_ms: float
+) -> None:
+    config = fixed() if strategy == "fixed-spread" else StrategyConfig(strategy="avellaneda")
+    columnar, events = both_replays(
+        settings(
+            rough, strategy=config, latency_ms=latency_ms, queue=queue, feed_interval_ms=feed_ms
+        )
+    )
+    assert events["fills"] > 5 and events["engine_events"] > 1_000
+    assert columnar == events
+
+
+@pytest.mark.skipif(not NPZ.is_file(), reason="shared BTCUSDT data not present")
+def test_columnar_replay_matches_on_the_shared_btcusdt_day() -> None:
+    base = BacktestSettings(
+        paths=(NPZ,), strategy=StrategyConfig(symbol="BTC_USDT_Perp"), tick_size=Decimal("0.1"),
+        lot_size=Decimal("0.001"), latency_ms=25.0, maker_fee=Decimal("-0.0001"),
+        taker_fee=Decimal("0.00045"), feed_interval_ms=100.0, initial_equity=1000.0,
+    )  # fmt: skip
+    columnar, events = both_replays(base)
+    assert events["fills"] > 50 and events["data"]["rows"] == 491_973
+    assert columnar == events
