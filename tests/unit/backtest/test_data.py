@@ -696,3 +696,46 @@ def test_loading_streams_instead_of_reading_everything() -> None:
     next(npz_events)
     assert npz_stats.lines == LoadOptions().chunk_rows  # one chunk of 491,973 rows was read
     npz_events.close()
+
+
+def _trades_npz(path: Path, n: int) -> Path:
+    rng = np.random.default_rng(1)
+    rows = [
+        (
+            BOTH | TRADE_EVENT | BUY_EVENT,
+            10 * i,
+            10 * i + 3,
+            float(rng.integers(1000, 2000)) / 10,
+            0.001,
+        )
+        for i in range(n)
+    ]
+    return write_npz(path, rows)
+
+
+def test_npz_member_is_read_whole_and_exactly(tmp_path: Path) -> None:
+    path = _trades_npz(tmp_path / "t.npz", 30_000)
+    events, stats = load([path], "hbt-npz", chunk_rows=4_096)
+    expected = np.load(path)["data"]
+    assert stats.lines == len(expected) == len(events)
+    assert [e.price_ticks for e in events if isinstance(e, Trade)] == np.rint(
+        expected["px"] / 0.1
+    ).astype(int).tolist()
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_damaged_npz_member_is_a_format_error(tmp_path: Path, damage: str) -> None:
+    path = _trades_npz(tmp_path / "t.npz", 30_000)
+    info = zipfile.ZipFile(path).getinfo("data.npy")
+    assert info.compress_type == zipfile.ZIP_DEFLATED
+    raw = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    if damage == "flip":
+        raw[start + info.compress_size // 2] ^= 0xFF
+    else:  # the member's data stops early; the central directory still claims it all
+        cut = start + info.compress_size // 2
+        tail = raw[start + info.compress_size :]
+        raw = raw[:cut] + bytes(info.compress_size - (cut - start)) + tail
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataFormatError):
+        load([path], "hbt-npz")
