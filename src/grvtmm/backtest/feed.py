@@ -26,12 +26,13 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from dataclasses import dataclass
+from types import ModuleType
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
 from grvtmm.core.events import BookDelta, Event, LevelColumns
+from grvtmm.venues.sim.jit import load_compiled
 
 DELTA = 0
 """Kind of a book delta (coalesced)."""
@@ -44,19 +45,20 @@ FeedQueue = deque[tuple[int, Event]]
 """(delivery time, event) in delivery order: what `ReplayLoop.run(feed=...)` consumes."""
 
 IntArray = npt.NDArray[np.int64]
-_FAR = 1 << 62
-_CLEAR = 2
+FAR = 1 << 62
+CLEAR = 2
 """Side code of a snapshot's row in the coalescing pass (drops the window's levels)."""
-_EMPTY = -1
+EMPTY = -1
+"""An unused slot of the coalescing tables."""
 _TABLE_SLOTS = 1 << 12
 # Slots of the coalescing state.
-_C_END = 0
-_C_TOUCHED_BID = 1
-_C_TOUCHED_ASK = 2
-_C_FLUSHES = 3
-_C_OUT = 4
-_C_STOP = 5
-_C_SLOTS = 6
+C_END = 0
+C_TOUCHED_BID = 1
+C_TOUCHED_ASK = 2
+C_FLUSHES = 3
+C_OUT = 4
+C_STOP = 5
+C_SLOTS = 6
 
 
 @dataclass(slots=True)
@@ -79,107 +81,14 @@ class FeedChunk:
     level_size: IntArray
 
 
-@numba.njit(cache=True, nogil=True)
-def _slot(keys: IntArray, price: int) -> int:  # pragma: no cover - compiled
-    mask = len(keys) - 1
-    j = (price * 0x9E3779B1) & mask
-    while keys[j] != _EMPTY and keys[j] != price:
-        j = (j + 1) & mask
-    return j
+_KERNELS: list[ModuleType] = []
 
 
-@numba.njit(cache=True, nogil=True)
-def _emit(  # pragma: no cover - compiled
-    keys: IntArray, vals: IntArray, touched: IntArray, count: int, out: IntArray, at: int
-) -> int:
-    """Write one side's window levels, in the order first touched, to `out` from `at` and
-    clear them; returns the end."""
-    for k in range(count):
-        j = touched[k]
-        out[0, at] = keys[j]
-        out[1, at] = vals[j]
-        keys[j] = _EMPTY
-        at += 1
-    return at
-
-
-@numba.njit(cache=True, nogil=True)
-def _coalesce(  # pragma: no cover - compiled
-    times: IntArray,
-    sides: npt.NDArray[np.int8],
-    prices: IntArray,
-    sizes: IntArray,
-    start: int,
-    horizon: int,
-    final: bool,
-    interval: int,
-    keys: IntArray,
-    vals: IntArray,
-    touched: IntArray,
-    st: IntArray,
-    out: IntArray,
-    flushes: IntArray,
-) -> int:
-    """Coalesce rows (in delivery order) from `start` into windows; returns the next row.
-
-    Stops early, before a row, when a side's table is half full (the caller grows it)."""
-    end = st[_C_END]
-    n_bid = st[_C_TOUCHED_BID]
-    n_ask = st[_C_TOUCHED_ASK]
-    n_flush = st[_C_FLUSHES]
-    at = st[_C_OUT]
-    half = keys.shape[1] // 2
-    st[_C_STOP] = 0
-    i = start
-    n = len(times)
-    while True:
-        t = times[i] if i < n else _FAR
-        if end and ((i < n and t >= end) or (i >= n and (final or end <= horizon))):
-            flushes[n_flush, 0] = end
-            flushes[n_flush, 1] = at
-            at = _emit(keys[0], vals[0], touched[0], n_bid, out, at)
-            flushes[n_flush, 2] = at
-            at = _emit(keys[1], vals[1], touched[1], n_ask, out, at)
-            flushes[n_flush, 3] = at
-            n_flush += 1
-            n_bid = 0
-            n_ask = 0
-            end = 0
-        if i >= n:
-            break
-        side = sides[i]
-        if side == _CLEAR:
-            for k in range(n_bid):
-                keys[0, touched[0, k]] = _EMPTY
-            for k in range(n_ask):
-                keys[1, touched[1, k]] = _EMPTY
-            n_bid = 0
-            n_ask = 0
-        else:
-            if (n_bid if side == 1 else n_ask) >= half:
-                st[_C_STOP] = 1
-                break
-            if not end:
-                end = (t // interval + 1) * interval
-            row = 0 if side == 1 else 1
-            p = prices[i]
-            j = _slot(keys[row], p)
-            if keys[row, j] == _EMPTY:
-                keys[row, j] = p
-                if row == 0:
-                    touched[0, n_bid] = j
-                    n_bid += 1
-                else:
-                    touched[1, n_ask] = j
-                    n_ask += 1
-            vals[row, j] = sizes[i]
-        i += 1
-    st[_C_END] = end
-    st[_C_TOUCHED_BID] = n_bid
-    st[_C_TOUCHED_ASK] = n_ask
-    st[_C_FLUSHES] = n_flush
-    st[_C_OUT] = at
-    return i
+def kernels() -> ModuleType:
+    """The compiled coalescing pass (`grvtmm.backtest.feed_kernels`), loaded on first use."""
+    if not _KERNELS:
+        _KERNELS.append(load_compiled("grvtmm.backtest.feed_kernels"))
+    return _KERNELS[0]
 
 
 class CoalescedFeed:
@@ -192,17 +101,17 @@ class CoalescedFeed:
         self._interval = interval_ns
         self._hold = hold_deltas
         self._seq = 0
-        self._snapshot_ns = -_FAR
+        self._snapshot_ns = -FAR
         # Book rows not yet coalesced, in delivery order: time, sequence, side, price, size.
         self._rows = _rows(0)
         # Snapshots and other events not yet queued: receive times, sequences, events.
         self._times: IntArray = np.zeros(0, dtype=np.int64)
         self._seqs: IntArray = np.zeros(0, dtype=np.int64)
         self._events: npt.NDArray[np.object_] = np.zeros(0, dtype=object)
-        self._keys = np.full((2, _TABLE_SLOTS), _EMPTY, dtype=np.int64)
+        self._keys = np.full((2, _TABLE_SLOTS), EMPTY, dtype=np.int64)
         self._vals = np.zeros((2, _TABLE_SLOTS), dtype=np.int64)
         self._touched = np.zeros((2, _TABLE_SLOTS), dtype=np.int64)
-        self._state = np.zeros(_C_SLOTS, dtype=np.int64)
+        self._state = np.zeros(C_SLOTS, dtype=np.int64)
 
     def add(self, chunk: FeedChunk) -> None:
         """Take one chunk (its events after those of the chunks before)."""
@@ -219,7 +128,7 @@ class CoalescedFeed:
         rows = (received[at], seq[at], chunk.level_bid, chunk.level_price, chunk.level_size)
         snaps = np.flatnonzero(kinds == SNAPSHOT)
         if snaps.size:
-            clear = np.full(snaps.size, _CLEAR, dtype=np.int8)
+            clear = np.full(snaps.size, CLEAR, dtype=np.int8)
             zero = np.zeros(snaps.size, dtype=np.int64)
             marks = (received[snaps], seq[snaps], clear, zero, zero)
             rows = _cat(rows, marks)
@@ -232,13 +141,13 @@ class CoalescedFeed:
 
     def finish(self) -> None:
         """The data has ended: queue everything left."""
-        self._release(_FAR, final=True)
+        self._release(FAR, final=True)
 
     def _held(self, kinds: npt.NDArray[np.int8], received: IntArray) -> IntArray:
         """Deltas received before the last snapshot (in exchange order) count as received
         with it."""
         is_snap = kinds == SNAPSHOT
-        if not is_snap.any() and self._snapshot_ns == -_FAR:
+        if not is_snap.any() and self._snapshot_ns == -FAR:
             return received
         last = np.where(is_snap, np.arange(len(kinds)), -1)
         np.maximum.accumulate(last, out=last)
@@ -271,28 +180,28 @@ class CoalescedFeed:
         cut = int(np.searchsorted(times, horizon, side="right"))
         n = len(times) if final else cut
         out = np.zeros(
-            (2, n + 2 * int(self._state[_C_TOUCHED_BID] + self._state[_C_TOUCHED_ASK]) + 2),
+            (2, n + 2 * int(self._state[C_TOUCHED_BID] + self._state[C_TOUCHED_ASK]) + 2),
             dtype=np.int64,
         )
         flushes = np.zeros((n + 2, 4), dtype=np.int64)
         state = self._state
-        state[_C_FLUSHES] = 0
-        state[_C_OUT] = 0
+        state[C_FLUSHES] = 0
+        state[C_OUT] = 0
         i = 0
         while True:
-            i = _coalesce(
+            i = kernels().coalesce(
                 times[:n], sides[:n], prices[:n], sizes[:n], i, horizon, final,
                 self._interval, self._keys, self._vals, self._touched, state, out, flushes,
             )  # fmt: skip
-            if not state[_C_STOP]:
+            if not state[C_STOP]:
                 break
             self._grow()
         self._rows = _pick(self._rows, slice(n, None))
-        count = int(state[_C_FLUSHES])
+        count = int(state[C_FLUSHES])
         if not count:
             return [], []
-        level_prices: list[int] = out[0, : int(state[_C_OUT])].tolist()
-        level_sizes: list[int] = out[1, : int(state[_C_OUT])].tolist()
+        level_prices: list[int] = out[0, : int(state[C_OUT])].tolist()
+        level_sizes: list[int] = out[1, : int(state[C_OUT])].tolist()
         flush_times: list[int] = []
         deltas: list[Event] = []
         for end, b0, a0, a1 in flushes[:count].tolist():
@@ -312,14 +221,14 @@ class CoalescedFeed:
         """Double the coalescing tables, keeping the open window's levels in touch order."""
         old_keys, old_vals, old_touched = self._keys, self._vals, self._touched
         slots = old_keys.shape[1] * 2
-        self._keys = np.full((2, slots), _EMPTY, dtype=np.int64)
+        self._keys = np.full((2, slots), EMPTY, dtype=np.int64)
         self._vals = np.zeros((2, slots), dtype=np.int64)
         self._touched = np.zeros((2, slots), dtype=np.int64)
-        for side, count_slot in ((0, _C_TOUCHED_BID), (1, _C_TOUCHED_ASK)):
+        for side, count_slot in ((0, C_TOUCHED_BID), (1, C_TOUCHED_ASK)):
             for k in range(int(self._state[count_slot])):
                 j = int(old_touched[side, k])
                 price = int(old_keys[side, j])
-                new = _slot(self._keys[side], price)
+                new = kernels().slot(self._keys[side], price)
                 self._keys[side, new] = price
                 self._vals[side, new] = old_vals[side, j]
                 self._touched[side, k] = new

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
+from types import ModuleType
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
 from grvtmm.core.events import BookSnapshot, Event
+from grvtmm.venues.sim.jit import load_compiled
 
 KIND_BID = 0
 """A bid level: price and size (size 0 removes it)."""
@@ -65,16 +66,17 @@ LOW = -(1 << 62)
 WATCH_BUFFER = 4096
 WINDOW_TICKS = 1 << 18
 """Prices (in ticks) held in the arrays, around the market."""
-_RECENTER_TICKS = WINDOW_TICKS // 8
-_FAR_SLOTS = 1 << 12
-_HASH = 0x9E3779B1
+RECENTER_TICKS = WINDOW_TICKS // 8
+FAR_SLOTS = 1 << 12
+HASH = 0x9E3779B1
 
 IntArray = npt.NDArray[np.int64]
 
-_D_TS = 0
-_D_KIND = 1
-_D_TICKS = 2
-_D_LOTS = 3
+D_TS = 0
+D_KIND = 1
+D_TICKS = 2
+D_LOTS = 3
+"""Rows of `MarketRows.data`."""
 
 
 @dataclass(slots=True)
@@ -97,217 +99,37 @@ class MarketRows:
 
     @property
     def ts_ns(self) -> IntArray:
-        column: IntArray = self.data[_D_TS]
+        column: IntArray = self.data[D_TS]
         return column
 
     @property
     def kind(self) -> IntArray:
-        column: IntArray = self.data[_D_KIND]
+        column: IntArray = self.data[D_KIND]
         return column
 
     @property
     def ticks(self) -> IntArray:
-        column: IntArray = self.data[_D_TICKS]
+        column: IntArray = self.data[D_TICKS]
         return column
 
     @property
     def lots(self) -> IntArray:
-        column: IntArray = self.data[_D_LOTS]
+        column: IntArray = self.data[D_LOTS]
         return column
 
     def __len__(self) -> int:
         return int(self.data.shape[1])
 
 
-@numba.njit(cache=True, nogil=True)
-def _far_slot(keys: IntArray, p: int) -> int:  # pragma: no cover - compiled
-    mask = len(keys) - 1
-    j = (p * _HASH) & mask
-    while keys[j] != 0 and keys[j] != p:
-        j = (j + 1) & mask
-    return j
+_KERNELS: list[ModuleType] = []
 
 
-@numba.njit(cache=True, nogil=True)
-def far_get(keys: IntArray, vals: IntArray, p: int) -> int:  # pragma: no cover - compiled
-    """Size at price `p` in one side's far table (0: none)."""
-    j = _far_slot(keys, p)
-    return int(vals[j]) if keys[j] == p else 0
-
-
-@numba.njit(cache=True, nogil=True)
-def far_set(  # pragma: no cover - compiled
-    keys: IntArray, vals: IntArray, st: IntArray, row: int, p: int, q: int
-) -> int:
-    """Set price `p` to size `q` (0 removes) in one side's far table (`st[S_FAR_USED + row]`
-    counts its taken slots); returns the size before, or -1 when the table is half full and
-    `p` is new (grow it first)."""
-    j = _far_slot(keys, p)
-    if keys[j] == p:
-        prev = vals[j]
-        vals[j] = q
-        return int(prev)
-    if q > 0:
-        used = st[S_FAR_USED + row]
-        if 2 * (used + 1) > len(keys):
-            return -1
-        st[S_FAR_USED + row] = used + 1
-        keys[j] = p
-        vals[j] = q
-    return 0
-
-
-@numba.njit(cache=True, nogil=True)
-def _below(  # pragma: no cover - compiled
-    near: IntArray, keys: IntArray, vals: IntArray, base: int, start: int, far_used: int
-) -> int:
-    """Highest bid strictly below `start` with size, or 0."""
-    n = len(near)
-    j = min(start - base, n) - 1
-    while j >= 0:
-        if near[j] > 0:
-            break
-        j -= 1
-    best = j + base if j >= 0 else 0
-    if far_used and (j < 0 or start - base > n):
-        for k in range(len(keys)):
-            p = keys[k]
-            if p != 0 and vals[k] > 0 and best < p < start:
-                best = p
-    return best
-
-
-@numba.njit(cache=True, nogil=True)
-def _above(  # pragma: no cover - compiled
-    near: IntArray, keys: IntArray, vals: IntArray, base: int, start: int, far_used: int
-) -> int:
-    """Lowest ask strictly above `start` with size, or 0."""
-    n = len(near)
-    j = max(start - base + 1, 0)
-    while j < n:
-        if near[j] > 0:
-            break
-        j += 1
-    best = j + base if j < n else 0
-    if far_used and (j >= n or start < base):
-        for k in range(len(keys)):
-            p = keys[k]
-            if p != 0 and vals[k] > 0 and p > start and (best == 0 or p < best):
-                best = p
-    return best
-
-
-@numba.njit(cache=True, nogil=True)
-def _scan(  # pragma: no cover - compiled
-    data: IntArray,
-    i: int,
-    until: int,
-    near: IntArray,
-    far_keys: IntArray,
-    far_vals: IntArray,
-    st: IntArray,
-    watch: IntArray,
-    n_watch_bid: int,
-    out: IntArray,
-    min_sell: int,
-    max_buy: int,
-) -> tuple[int, int, int]:
-    ts = data[_D_TS]
-    kind = data[_D_KIND]
-    ticks = data[_D_TICKS]
-    lots = data[_D_LOTS]
-    end = len(ts)
-    bid = near[0]
-    ask = near[1]
-    base = st[S_BASE]
-    best_bid = st[S_BEST_BID]
-    best_ask = st[S_BEST_ASK]
-    n_near = len(bid)
-    cap = out.shape[1]
-    watched = 0
-    stop = 0
-    prev = 0
-    while i < end:
-        if ts[i] > until:
-            break
-        k = kind[i]
-        p = ticks[i]
-        q = lots[i]
-        if k == KIND_BID:
-            j = p - base
-            if 0 <= j < n_near:
-                prev = bid[j]
-                bid[j] = q
-            else:
-                prev = far_set(far_keys[0], far_vals[0], st, 0, p, q)
-                if prev < 0:
-                    stop = STOP_GROW
-                    break
-            if q > 0:
-                if p > best_bid:
-                    best_bid = p
-                    if 0 < best_ask <= p:
-                        best_ask = _above(
-                            ask, far_keys[1], far_vals[1], base, p, st[S_FAR_USED + 1]
-                        )
-                    if p >= min_sell:
-                        stop = STOP_CROSS
-            elif p == best_bid:
-                best_bid = _below(bid, far_keys[0], far_vals[0], base, p, st[S_FAR_USED])
-            for w in range(n_watch_bid):
-                if watch[w] == p:
-                    out[0, watched] = i
-                    out[1, watched] = prev
-                    watched += 1
-                    if watched == cap and stop == 0:
-                        stop = STOP_FULL
-                    break
-        elif k == KIND_ASK:
-            j = p - base
-            if 0 <= j < n_near:
-                prev = ask[j]
-                ask[j] = q
-            else:
-                prev = far_set(far_keys[1], far_vals[1], st, 1, p, q)
-                if prev < 0:
-                    stop = STOP_GROW
-                    break
-            if q > 0:
-                if best_ask == 0 or p < best_ask:
-                    best_ask = p
-                    if best_bid >= p:
-                        best_bid = _below(bid, far_keys[0], far_vals[0], base, p, st[S_FAR_USED])
-                    if p <= max_buy:
-                        stop = STOP_CROSS
-            elif p == best_ask:
-                best_ask = _above(ask, far_keys[1], far_vals[1], base, p, st[S_FAR_USED + 1])
-            for w in range(n_watch_bid, len(watch)):
-                if watch[w] == p:
-                    out[0, watched] = i
-                    out[1, watched] = prev
-                    watched += 1
-                    if watched == cap and stop == 0:
-                        stop = STOP_FULL
-                    break
-        elif k == KIND_TRADE_BUY:
-            if p >= min_sell:
-                stop = STOP_TRADE
-        elif k == KIND_TRADE_SELL:
-            if p <= max_buy:
-                stop = STOP_TRADE
-        elif k == KIND_SNAPSHOT:
-            stop = STOP_SNAPSHOT
-            break
-        i += 1
-        if stop != 0:
-            break
-    st[S_BEST_BID] = best_bid
-    st[S_BEST_ASK] = best_ask
-    if stop == 0 and n_near:
-        mid = (best_bid + best_ask) // 2 if best_bid and best_ask else best_bid or best_ask
-        if mid and not base + _RECENTER_TICKS <= mid < base + n_near - _RECENTER_TICKS:
-            stop = STOP_RECENTER
-    return i, stop, watched
+def kernels() -> ModuleType:
+    """The compiled scan (`grvtmm.venues.sim.kernels`), loaded on first use: numba and the
+    compilation (cached on disk) are only paid for by runs that replay columnar data."""
+    if not _KERNELS:
+        _KERNELS.append(load_compiled("grvtmm.venues.sim.kernels"))
+    return _KERNELS[0]
 
 
 class _Side(MutableMapping[int, int]):
@@ -326,7 +148,8 @@ class _Side(MutableMapping[int, int]):
         if 0 <= j < len(levels):
             lots = int(levels[j])
         elif book.state[S_FAR_USED + self._row]:
-            lots = int(far_get(book.far_keys[self._row], book.far_vals[self._row], price))
+            keys, vals = book.far_keys[self._row], book.far_vals[self._row]
+            lots = int(kernels().far_get(keys, vals, price))
         else:
             lots = 0
         return lots if lots > 0 else default
@@ -377,8 +200,8 @@ class ArrayBook:
 
     def __init__(self) -> None:
         self.near: IntArray = np.zeros((2, 0), dtype=np.int64)
-        self.far_keys: IntArray = np.zeros((2, _FAR_SLOTS), dtype=np.int64)
-        self.far_vals: IntArray = np.zeros((2, _FAR_SLOTS), dtype=np.int64)
+        self.far_keys: IntArray = np.zeros((2, FAR_SLOTS), dtype=np.int64)
+        self.far_vals: IntArray = np.zeros((2, FAR_SLOTS), dtype=np.int64)
         self.state: IntArray = np.zeros(STATE_SLOTS, dtype=np.int64)
         self.watch: IntArray = np.zeros(0, dtype=np.int64)
         """Prices of our resting orders: bids first, then asks."""
@@ -424,7 +247,7 @@ class ArrayBook:
         are bids, the rest asks; `min_sell`/`max_buy` are our lowest sell and highest buy
         (`HIGH`/`LOW` if none).
         """
-        result: tuple[int, int, int] = _scan(
+        result: tuple[int, int, int] = kernels().scan(
             rows.data, start, until, self.near, self.far_keys, self.far_vals, self.state,
             self.watch, watch_bids, self.watched, min_sell, max_buy,
         )  # fmt: skip
@@ -438,6 +261,7 @@ class ArrayBook:
         if 0 <= j < self.near.shape[1]:
             self.near[row, j] = lots
             return
+        far_set = kernels().far_set
         while far_set(self.far_keys[row], self.far_vals[row], self.state, row, price, lots) < 0:
             self.grow()
 
@@ -448,6 +272,7 @@ class ArrayBook:
         self.far_keys = np.zeros((2, slots), dtype=np.int64)
         self.far_vals = np.zeros((2, slots), dtype=np.int64)
         self.state[S_FAR_USED : S_FAR_USED + 2] = 0
+        far_set = kernels().far_set
         for row, held in enumerate(levels):
             for p, q in held:
                 far_set(self.far_keys[row], self.far_vals[row], self.state, row, p, q)
@@ -463,8 +288,8 @@ class ArrayBook:
         bids = list(self.bids.items())
         asks = list(self.asks.items())
         self.near = np.zeros((2, WINDOW_TICKS), dtype=np.int64)
-        self.far_keys = np.zeros((2, _FAR_SLOTS), dtype=np.int64)
-        self.far_vals = np.zeros((2, _FAR_SLOTS), dtype=np.int64)
+        self.far_keys = np.zeros((2, FAR_SLOTS), dtype=np.int64)
+        self.far_vals = np.zeros((2, FAR_SLOTS), dtype=np.int64)
         self.state[S_FAR_USED : S_FAR_USED + 2] = 0
         self.state[S_BASE] = max(center - WINDOW_TICKS // 2, 1)
         for row, levels in ((0, bids), (1, asks)):
