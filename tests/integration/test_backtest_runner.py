@@ -425,6 +425,8 @@ def both_replays(settings: BacktestSettings) -> tuple[dict[str, Any], dict[str, 
         ("avellaneda", 25.0, "risk-averse", 100.0),
         ("fixed-spread", 5.0, "power-prob:3", 50.0),
         ("fixed-spread", 0.0, "log-prob", 10.0),
+        ("fixed-spread", 10.0, "risk-averse", 0.0),
+        ("avellaneda", 25.0, "power-prob:2", 0.0),
     ],
 )
 def test_columnar_replay_matches_the_event_by_event_replay(

@@ -7,7 +7,8 @@ events' kinds and times, trades and snapshots as events, the deltas' levels as c
 windows are coalesced by a compiled pass, and the loop delivers the resulting queue
 (`ReplayLoop.run(..., feed=...)`) instead of sorting every market event by receive time itself.
 
-The result is the loop's own, event for event:
+With a feed interval of 0 the engine sees every delta as it is received (held for a snapshot
+like the rest). Otherwise the result is the loop's own coalescing, event for event:
 * a trade or snapshot reaches the engine at its receive time `max(local_ns, ts_ns)`;
 * with `hold_deltas`, a delta received before the last snapshot (in exchange order) counts as
   received with it;
@@ -95,8 +96,8 @@ class CoalescedFeed:
     """Turns chunks of market events into the engine's deliveries, appended to `queue`."""
 
     def __init__(self, interval_ns: int, *, hold_deltas: bool) -> None:
-        if interval_ns <= 0:
-            raise ValueError("the feed interval must be positive")
+        if interval_ns < 0:
+            raise ValueError("the feed interval must be 0 (every change) or positive")
         self.queue: FeedQueue = deque()
         self._interval = interval_ns
         self._hold = hold_deltas
@@ -124,6 +125,16 @@ class CoalescedFeed:
             received = self._held(kinds, received)
         seq = np.arange(self._seq, self._seq + n, dtype=np.int64)
         self._seq += n
+        if not self._interval:
+            events = chunk.events.copy()
+            deltas = np.flatnonzero(kinds == DELTA)
+            if deltas.size:
+                events[deltas] = _deltas(chunk, deltas, received)
+            self._times = np.concatenate([self._times, received])
+            self._seqs = np.concatenate([self._seqs, seq])
+            self._events = np.concatenate([self._events, events])
+            self._release(int(chunk.ts_ns[-1]))
+            return
         at = chunk.level_event
         rows = (received[at], seq[at], chunk.level_bid, chunk.level_price, chunk.level_size)
         snaps = np.flatnonzero(kinds == SNAPSHOT)
@@ -176,6 +187,8 @@ class CoalescedFeed:
         self.queue.extend(zip(out_times, out_events, strict=True))
 
     def _coalesce(self, horizon: int, final: bool) -> tuple[list[int], list[Event]]:
+        if not self._interval:
+            return [], []
         times, _, sides, prices, sizes = self._rows
         cut = int(np.searchsorted(times, horizon, side="right"))
         n = len(times) if final else cut
@@ -232,6 +245,36 @@ class CoalescedFeed:
                 self._keys[side, new] = price
                 self._vals[side, new] = old_vals[side, j]
                 self._touched[side, k] = new
+
+
+def _deltas(chunk: FeedChunk, which: npt.NDArray[np.intp], received: IntArray) -> list[Event]:
+    """The chunk's deltas `which` as events (feed interval 0: the engine sees each one), each
+    received at `received` (its `local_ns` when held for a snapshot)."""
+    first = np.searchsorted(chunk.level_event, which, side="left")
+    end = np.searchsorted(chunk.level_event, which, side="right")
+    bids_before = np.concatenate([[0], np.cumsum(chunk.level_bid, dtype=np.int64)])
+    split = first + bids_before[end] - bids_before[first]
+    raw = np.maximum(chunk.ts_ns[which], chunk.local_ns[which])
+    local = np.where(received[which] != raw, received[which], chunk.local_ns[which])
+    prices: list[int] = chunk.level_price.tolist()
+    sizes: list[int] = chunk.level_size.tolist()
+    return [
+        BookDelta(
+            ts_ns=ts,
+            local_ns=lt,
+            symbol="",
+            bids=LevelColumns(prices[a:b], sizes[a:b]),
+            asks=LevelColumns(prices[b:c], sizes[b:c]),
+        )
+        for ts, lt, a, b, c in zip(
+            chunk.ts_ns[which].tolist(),
+            local.tolist(),
+            first.tolist(),
+            split.tolist(),
+            end.tolist(),
+            strict=True,
+        )
+    ]
 
 
 _Rows = tuple[IntArray, IntArray, npt.NDArray[np.int8], IntArray, IntArray]

@@ -139,6 +139,8 @@ class ReplayLoop:
         self._chunks: Iterator[MarketRows] = iter(())
         self._rows: MarketRows | None = None
         self._row = 0
+        self._sample: Callable[[int], int] | None = None
+        self._due = -_INF
         self._next_timer = _INF
         self._snapshot_local_ns = 0
 
@@ -156,6 +158,7 @@ class ReplayLoop:
         *,
         columns: Iterable[MarketRows] | None = None,
         feed: FeedQueue | None = None,
+        sample: Callable[[int], int] | None = None,
         until_ns: int | None = None,
         stop_when: Callable[[], bool] | None = None,
     ) -> LoopStats:
@@ -168,7 +171,10 @@ class ReplayLoop:
         time, event) that its source fills as the market is read (`grvtmm.backtest.feed`):
         every delivery must be at or after the exchange time of the market read so far, and
         the source must have queued every engine event before the exchange time of the next
-        market event or chunk it yields.
+        market event or chunk it yields. `sample` (with `columns`) is called with the exchange
+        time of the next row as soon as it reaches the time the previous call returned (the
+        first time at the first row), before that row is applied; it returns when to call
+        again.
         """
         stats = self.stats
         exchange = self.exchange
@@ -185,6 +191,7 @@ class ReplayLoop:
             if self._nxt is not None:
                 first = self._nxt.ts_ns
         elif columns is not None:
+            self._sample = sample
             self._fed = True
             self._feed = feed if feed is not None else deque()
             self._chunks = iter(columns)
@@ -203,6 +210,8 @@ class ReplayLoop:
         rows = self._rows
         row = self._row
         t_row = int(rows.ts_ns[row]) if rows is not None else _INF
+        sampler = self._sample
+        due = self._due if sampler is not None else _INF
         next_timer = self._next_timer
         limit = until_ns if until_ns is not None else _INF
         local = self._local
@@ -234,8 +243,11 @@ class ReplayLoop:
             if t_arr == t and t_arr < t_ex:
                 exchange.advance(t)
             elif rows is not None and t_ex == t:
+                if t_row >= due and sampler is not None:
+                    due = max(sampler(t_row), t_row + 1)
                 # Rows up to the next thing to happen (ties go to market data).
-                row = exchange.on_rows(rows, row, min(t_arr, t_resp, t_loc, t_tim, limit))
+                until = min(t_arr, t_resp, t_loc, t_tim, limit, due - 1)
+                row = exchange.on_rows(rows, row, until)
                 if row >= len(rows):
                     stats.market_events += rows.groups
                     rows = _next_rows(chunks, stats)
@@ -326,6 +338,7 @@ class ReplayLoop:
         self._nxt = nxt
         self._rows = rows
         self._row = row
+        self._due = due
         self._next_timer = next_timer
         stats.last_ns = self.clock.now_ns()
         stats.wall_ns += perf_ns() - started

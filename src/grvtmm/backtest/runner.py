@@ -94,8 +94,8 @@ class BacktestSettings:
     stale_data_s: float | None = None
     """Stale-data breaker; None: the engine's default (10 s)."""
     coalesce_at_load: bool = True
-    """With a feed interval and columnar data (.npz), build the engine's coalesced view while
-    loading (faster) rather than in the replay loop; the results are the same either way."""
+    """For columnar data (.npz): replay it in compiled chunks and build the engine's feed while
+    loading (faster) rather than event by event; the results are the same either way."""
 
     @property
     def latency_ns(self) -> int:
@@ -306,7 +306,7 @@ def run_backtest(
     """Replay the data through the engine; returns the summary (figures at the end of data)."""
     fmt = resolve_format(settings.paths, settings.fmt)
     instrument, inferred = backtest_instrument(settings, fmt)
-    if fmt == "hbt-npz" and settings.feed_interval_ns > 0 and settings.coalesce_at_load:
+    if fmt == "hbt-npz" and settings.coalesce_at_load:
         return _run_columnar(settings, build, instrument, inferred, progress, recorder)
     load_stats = LoadStats()
     events = load_events(settings.paths, fmt, instrument, options=settings.load, stats=load_stats)
@@ -341,9 +341,9 @@ def _run_columnar(
     progress: Progress | None,
     recorder: Recorder | None,
 ) -> dict[str, Any]:
-    """`run_backtest` for an .npz with a feed interval: the exchange applies the rows in
-    compiled chunks and the engine's coalesced feed is built while loading (the same results
-    as the event-by-event replay)."""
+    """`run_backtest` for an .npz: the exchange applies the rows in compiled chunks and the
+    engine's feed (coalesced to the feed interval, if any) is built while loading (the same
+    results as the event-by-event replay)."""
     load_stats = LoadStats()
     feed = CoalescedFeed(settings.feed_interval_ns, hold_deltas=True)
     chunks = load_hbt_columns(settings.paths, instrument, settings.load, load_stats, feed)
@@ -367,37 +367,32 @@ def _run_columnar(
         )
     run.loop.schedule(StartRequested(ts_ns=start, local_ns=start, reason="backtest start"))
     stream: Iterator[MarketRows] = itertools.chain((first,), chunks)
-    if progress is not None or recorder is not None:
-        stream = _watch_rows(stream, run, load_stats, progress, recorder)
+    if progress is not None:
+        stream = _progress_rows(stream, run, load_stats, progress)
+    sample: Callable[[int], int] | None = None
+    if recorder is not None:
+        watching = recorder
+
+        def sample(ts_ns: int) -> int:
+            watching.sample(ts_ns, run)
+            return watching.due_ns()
+
     began = perf_ns()
     with relaxed_gc():
-        run.loop.run(columns=stream, feed=feed.queue)
+        run.loop.run(columns=stream, feed=feed.queue, sample=sample)
     return _finish(run, settings, instrument, "hbt-npz", inferred, load_stats, began, recorder)
 
 
-def _watch_rows(
-    chunks: Iterator[MarketRows],
-    run: RunLike,
-    load_stats: LoadStats,
-    progress: Progress | None,
-    recorder: Recorder | None,
+def _progress_rows(
+    chunks: Iterator[MarketRows], run: RunLike, load_stats: LoadStats, progress: Progress
 ) -> Iterator[MarketRows]:
-    """`_watch` for chunks of rows: progress once per chunk, and the recorder's samples taken
-    as each chunk starts (a chunk covers well under a second of a busy market)."""
-    due = recorder.due_ns() if recorder is not None else 1 << 62
+    """Report progress once per chunk of rows (a chunk covers well under a second of a busy
+    market)."""
     for rows in chunks:
         if len(rows):
-            ts = int(rows.ts_ns[0])
-            while ts >= due and recorder is not None:
-                recorder.sample(ts, run)
-                due = recorder.due_ns()
-                if due <= ts:
-                    break
-            if progress is not None:
-                progress(load_stats.lines, ts)
+            progress(load_stats.lines, int(rows.ts_ns[0]))
         yield rows
-    if progress is not None:
-        progress(load_stats.lines, run.clock.now_ns())
+    progress(load_stats.lines, run.clock.now_ns())
 
 
 def _finish(
