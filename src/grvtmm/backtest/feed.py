@@ -49,6 +49,8 @@ IntArray = npt.NDArray[np.int64]
 FAR = 1 << 62
 CLEAR = 2
 """Side code of a snapshot's row in the coalescing pass (drops the window's levels)."""
+OPEN = 3
+"""Side code of a delta without levels (opens a window like any delta)."""
 EMPTY = -1
 """An unused slot of the coalescing tables."""
 _TABLE_SLOTS = 1 << 12
@@ -137,12 +139,13 @@ class CoalescedFeed:
             return
         at = chunk.level_event
         rows = (received[at], seq[at], chunk.level_bid, chunk.level_price, chunk.level_size)
-        snaps = np.flatnonzero(kinds == SNAPSHOT)
-        if snaps.size:
-            clear = np.full(snaps.size, CLEAR, dtype=np.int8)
-            zero = np.zeros(snaps.size, dtype=np.int64)
-            marks = (received[snaps], seq[snaps], clear, zero, zero)
-            rows = _cat(rows, marks)
+        # Snapshots clear the window; deltas without levels still open one.
+        empty = (kinds == DELTA) & (np.bincount(at, minlength=n) == 0)
+        marked = np.flatnonzero((kinds == SNAPSHOT) | empty)
+        if marked.size:
+            code = np.where(empty[marked], OPEN, CLEAR).astype(np.int8)
+            zero = np.zeros(marked.size, dtype=np.int64)
+            rows = _cat(rows, (received[marked], seq[marked], code, zero, zero))
         self._rows = _merge(self._rows, rows)
         direct = kinds != DELTA
         self._times = np.concatenate([self._times, received[direct]])

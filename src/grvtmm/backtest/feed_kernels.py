@@ -17,6 +17,7 @@ from grvtmm.backtest.feed import (
     CLEAR,
     EMPTY,
     FAR,
+    OPEN,
 )
 
 IntArray = npt.NDArray[np.int64]
@@ -98,6 +99,9 @@ def coalesce(  # pragma: no cover - compiled
                 keys[1, touched[1, k]] = EMPTY
             n_bid = 0
             n_ask = 0
+        elif side == OPEN:
+            if not end:
+                end = (t // interval + 1) * interval
         else:
             if (n_bid if side == 1 else n_ask) >= half:
                 st[C_STOP] = 1

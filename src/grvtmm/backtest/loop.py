@@ -287,7 +287,7 @@ class ReplayLoop:
             elif t_resp == t:
                 for response in exchange.pop_responses(t):
                     self._deliver(response)
-            elif t_fed == t and not (local and local[0][0] == t):
+            elif t_fed == t and not (local and local[0][0] == t and not self._window_first(fed)):
                 # The coalesced feed, in a row, on the same terms as the local queue below.
                 deliver = self._deliver
                 while True:
@@ -297,7 +297,11 @@ class ReplayLoop:
                     t = fed[0][0]
                     if t >= t_ex or t >= t_resp or t > t_tim or t > limit:
                         break
-                    if local and local[0][0] <= t:
+                    if (
+                        local
+                        and local[0][0] <= t
+                        and not (local[0][0] == t and self._window_first(fed))
+                    ):
                         break
                     t_arr = next_arrival()
                     if t_arr is not None and t_arr <= t:
@@ -325,7 +329,7 @@ class ReplayLoop:
                     t = local[0][0]
                     if t >= t_ex or t >= t_resp or t > t_tim or t > limit:
                         break
-                    if fed and fed[0][0] < t:
+                    if fed and (fed[0][0] < t or (fed[0][0] == t and self._window_first(fed))):
                         break
                     t_arr = next_arrival()
                     if t_arr is not None and t_arr <= t:
@@ -343,6 +347,11 @@ class ReplayLoop:
         stats.last_ns = self.clock.now_ns()
         stats.wall_ns += perf_ns() - started
         return stats
+
+    def _window_first(self, fed: FeedQueue) -> bool:
+        """Whether the feed's next delivery is a feed window's delta, which comes before the
+        local queue's deliveries at the same time (as the loop's own window deltas do)."""
+        return bool(self.settings.feed_interval_ns) and type(fed[0][1]) is BookDelta
 
     # ---- engine side ----------------------------------------------------------------------
     def _local_market(self, event: Event) -> None:
