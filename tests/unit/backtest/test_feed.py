@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from grvtmm.core.events import (
     BookSnapshot,
     EngineMode,
     Event,
+    HaltRequested,
     Level,
     Timer,
     Trade,
@@ -92,20 +94,28 @@ class NullExchange:
         return None
 
 
-def new_loop(interval: int) -> tuple[ReplayLoop, RecordingEngine]:
+def new_loop(
+    interval: int, timer: int = NEVER, scheduled: Sequence[Event] = ()
+) -> tuple[ReplayLoop, RecordingEngine]:
     clock = SimClock()
     engine = RecordingEngine(clock)
     loop_settings = LoopSettings(
-        timer_interval_ns=NEVER, feed_interval_ns=interval, deltas_wait_for_snapshot=True
+        timer_interval_ns=timer, feed_interval_ns=interval, deltas_wait_for_snapshot=True
     )
-    return ReplayLoop(engine, NullExchange(), clock, loop_settings), engine
+    loop = ReplayLoop(engine, NullExchange(), clock, loop_settings)
+    for event in scheduled:
+        loop.schedule(event)
+    return loop, engine
 
 
-def run_events(market: Sequence[Event], interval: int) -> list[tuple[int, Event]]:
+def run_events(
+    market: Sequence[Event], interval: int, timer: int = NEVER, scheduled: Sequence[Event] = ()
+) -> list[tuple[int, Event]]:
     """The loop coalescing the events itself: (engine clock, event) as the engine gets them."""
-    loop, engine = new_loop(interval)
+    loop, engine = new_loop(interval, timer, scheduled)
     loop.run(market)
-    assert not any(isinstance(e, Timer) for _, e in engine.seen)
+    if timer == NEVER:
+        assert not any(isinstance(e, Timer) for _, e in engine.seen)
     return engine.seen
 
 
@@ -170,11 +180,12 @@ Delivery = tuple[str, int, object]
 
 def shape(deliveries: Sequence[tuple[int, Event]]) -> list[Delivery]:
     """Deliveries in comparable form: a delta by its stamps and levels in order, any other
-    event as itself."""
+    event as itself. (Not the delta's symbol: the feed's deltas carry none, the engine's book
+    is its instrument's.)"""
     out: list[Delivery] = []
     for t, e in deliveries:
         if isinstance(e, BookDelta):
-            fields = (e.ts_ns, e.local_ns, e.symbol, e.sequence, e.prev_sequence)
+            fields = (e.ts_ns, e.local_ns, e.sequence, e.prev_sequence)
             out.append(("delta", t, (fields, list(e.bids), list(e.asks))))
         else:
             out.append((type(e).__name__, t, e))
@@ -188,10 +199,16 @@ def assert_same(expected: Sequence[tuple[int, Event]], got: Sequence[tuple[int, 
     assert len(a) == len(b), f"{len(a)} deliveries on the event path, {len(b)} from the feed"
 
 
-def both(market: Sequence[Event], interval: int, cuts: Iterable[int] = ()) -> list[Delivery]:
-    """The feed's deliveries, checked against the event path and, delivered by the loop, the
-    clock the engine sees at each one."""
-    cuts = list(cuts)
+def both(
+    market: Sequence[Event],
+    interval: int,
+    cuts: Iterable[int] = (),
+    timer: int = NEVER,
+    scheduled: Sequence[Event] = (),
+) -> list[Delivery]:
+    """The feed's deliveries, checked against the event path; then delivered by the loop
+    (with its timers every `timer` and the `scheduled` events), checked against the loop
+    coalescing itself, with the clock the engine sees at each delivery."""
     expected = event_path(market, interval)
     got = feed_path(market, interval, cuts)
     assert_same(expected, got)
@@ -200,9 +217,9 @@ def both(market: Sequence[Event], interval: int, cuts: Iterable[int] = ()) -> li
             assert x is y
     assert all(a[0] <= b[0] for a, b in itertools.pairwise(got))
     # The same queue delivered by the loop: the engine's clock matches the event path's.
-    loop, engine = new_loop(interval)
-    loop.run(market, feed=deque(feed_path(market, interval, cuts)))
-    assert shape(engine.seen) == shape(run_events(market, interval))
+    loop, engine = new_loop(interval, timer, scheduled)
+    loop.run(market, feed=deque(got))
+    assert shape(engine.seen) == shape(run_events(market, interval, timer, scheduled))
     return shape(got)
 
 
@@ -223,7 +240,7 @@ def snapshot(ts: int, local: int) -> BookSnapshot:
 
 def window(end: int, bids: Sequence[Level] = (), asks: Sequence[Level] = ()) -> Delivery:
     """The coalesced delta delivered at window end `end`, as `shape` shows it."""
-    return ("delta", end, ((end, end, "", 0, None), list(bids), list(asks)))
+    return ("delta", end, ((end, end, 0, None), list(bids), list(asks)))
 
 
 def plain(t: int, e: Event) -> Delivery:
@@ -233,14 +250,25 @@ def plain(t: int, e: Event) -> Delivery:
 levels = st.lists(st.tuples(st.integers(95, 105), st.integers(0, 3)), max_size=4)
 
 
+@dataclass(frozen=True)
+class Case:
+    interval: int
+    market: list[Event]
+    cuts: list[int]
+    timer: int
+    scheduled: list[Event]
+
+
 @st.composite
-def markets(draw: st.DrawFn) -> tuple[int, list[Event], list[int]]:
-    """(feed interval, market in exchange order, chunk cuts). Receive latencies vary per
-    event (zero, arbitrary, landing on a window end, or negative: received at exchange
-    time), so receive order differs from exchange order."""
-    interval = draw(st.sampled_from([1, 2, 3, 10, 100 * MS]))
-    step = st.one_of(st.just(0), st.integers(0, 2 * interval), st.just(interval))
-    ts = draw(st.integers(0, 3 * interval))
+def markets(draw: st.DrawFn) -> Case:
+    """A feed interval (0: every change), a market in exchange order, where to cut it into
+    chunks, the loop's timer interval and control events scheduled on it. Receive latencies
+    vary per event (zero, arbitrary, landing on a window end, or negative: received at
+    exchange time), so receive order differs from exchange order."""
+    scale = draw(st.sampled_from([1, 2, 3, 10, 100 * MS]))
+    interval = draw(st.sampled_from([scale] * 4 + [0]))
+    step = st.one_of(st.just(0), st.integers(0, 2 * scale), st.just(scale))
+    ts = draw(st.integers(0, 3 * scale))
     market: list[Event] = []
     for _ in range(draw(st.integers(1, 40))):
         ts += draw(step)
@@ -248,31 +276,34 @@ def markets(draw: st.DrawFn) -> tuple[int, list[Event], list[int]]:
         if how == "zero":
             local = ts
         elif how == "any":
-            local = ts + draw(st.integers(0, 4 * interval))
+            local = ts + draw(st.integers(0, 4 * scale))
         elif how == "grid":
-            local = (ts // interval + draw(st.integers(0, 3))) * interval
+            local = (ts // scale + draw(st.integers(0, 3))) * scale
         else:
-            local = ts - draw(st.integers(1, interval))
+            local = ts - draw(st.integers(1, scale))
         kind = draw(st.sampled_from(["delta"] * 5 + ["trade"] * 2 + ["snapshot"]))
         if kind == "delta":
-            bids, asks = draw(levels), draw(levels)
-            if not bids and not asks:
-                bids = [(draw(st.integers(95, 105)), draw(st.integers(0, 3)))]
-            market.append(delta(ts, local, bids, asks))
+            market.append(delta(ts, local, draw(levels), draw(levels)))
         elif kind == "trade":
             market.append(trade(ts, local))
         else:
             market.append(snapshot(ts, local))
     cuts = draw(st.lists(st.integers(0, len(market)), max_size=5))
-    return interval, market, cuts
+    timer = draw(st.sampled_from([NEVER, scale, 3 * scale]))
+    at = st.integers(market[0].ts_ns, ts + 4 * scale)
+    on_grid = st.builds(lambda k: k * scale, st.integers(market[0].ts_ns // scale, ts // scale + 4))
+    scheduled: list[Event] = [
+        HaltRequested(ts_ns=t, local_ns=t, reason=str(k))
+        for k, t in enumerate(draw(st.lists(st.one_of(at, on_grid), max_size=3)))
+    ]
+    return Case(interval, market, cuts, timer, scheduled)
 
 
 # ---- 1. the property ---------------------------------------------------------------------------
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(markets())
-def test_the_feed_delivers_what_the_loop_would(case: tuple[int, list[Event], list[int]]) -> None:
-    interval, market, cuts = case
-    both(market, interval, cuts)
+def test_the_feed_delivers_what_the_loop_would(case: Case) -> None:
+    both(case.market, case.interval, case.cuts, case.timer, case.scheduled)
 
 
 # ---- 2. examples -------------------------------------------------------------------------------
@@ -352,6 +383,24 @@ def test_local_times_going_backwards_across_a_chunk_boundary() -> None:
     ]
     for cut in range(len(market) + 1):
         assert both(market, 100, [cut]) == expected
+
+
+def test_a_scheduled_event_at_a_window_end_follows_the_windows_delta() -> None:
+    market = [delta(10, 10, [(100, 1)]), trade(300, 300)]
+    halt = HaltRequested(ts_ns=100, local_ns=100, reason="operator")
+    both(market, 100, scheduled=[halt])
+    loop, engine = new_loop(100, scheduled=[halt])
+    loop.run(market, feed=deque(feed_path(market, 100)))
+    assert [(t, type(e).__name__) for t, e in engine.seen] == [
+        (100, "BookDelta"),
+        (100, "HaltRequested"),
+        (300, "Trade"),
+    ]
+
+
+def test_a_delta_without_levels_still_opens_a_window() -> None:
+    market = [delta(10, 10), trade(20, 20), delta(30, 150), delta(40, 160, [(100, 1)])]
+    assert both(market, 100) == [plain(20, market[1]), window(100), window(200, [(100, 1)])]
 
 
 # ---- 3. the hftbacktest loader -----------------------------------------------------------------
@@ -453,12 +502,11 @@ def random_rows(seed: int, groups: int = 400) -> list[Row]:
     return rows
 
 
-def loader_deliveries(path: Path, chunk_rows: int) -> list[Delivery]:
+def loader_deliveries(path: Path, chunk_rows: int, interval: int = 100 * MS) -> list[Delivery]:
     """What the engine gets from an .npz: the feed built by `load_hbt_columns`, checked against
     `load_hbt`'s events through the event path, and both through the loop (the columnar market
     beside its feed, as the columnar replay runs it)."""
     options = LoadOptions(chunk_rows=chunk_rows)
-    interval = 100 * MS
     events = list(load_hbt([path], INSTRUMENT, options, LoadStats()))
     expected = event_path(events, interval)
     feed = CoalescedFeed(interval, hold_deltas=True)
@@ -500,10 +548,21 @@ def test_the_hbt_loaders_feed_matches_its_events(tmp_path: Path, chunk_rows: int
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 3, 7, 1 << 13])
-def test_the_hbt_loaders_feed_matches_its_events_on_a_random_market(
+def test_the_hbt_loaders_feed_of_every_delta_matches_its_events(
     tmp_path: Path, chunk_rows: int
 ) -> None:
+    path = write_npz(tmp_path / "m.npz", handmade_rows())
+    got = loader_deliveries(path, chunk_rows, interval=0)
+    held = [d for kind, t, d in got if kind == "delta" and t == 310 * MS]
+    assert len(held) == 2  # the deltas received before the slow snapshot, after it
+
+
+@pytest.mark.parametrize("interval", [0, 100 * MS])
+@pytest.mark.parametrize("chunk_rows", [1, 3, 7, 1 << 13])
+def test_the_hbt_loaders_feed_matches_its_events_on_a_random_market(
+    tmp_path: Path, chunk_rows: int, interval: int
+) -> None:
     path = write_npz(tmp_path / "m.npz", random_rows(7))
-    got = loader_deliveries(path, chunk_rows)
+    got = loader_deliveries(path, chunk_rows, interval)
     assert sum(kind == "BookSnapshot" for kind, _, _ in got) > 5
     assert sum(kind == "delta" for kind, _, _ in got) > 50
