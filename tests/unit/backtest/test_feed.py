@@ -368,6 +368,25 @@ def test_more_than_2048_prices_in_a_window_grow_the_coalescing_table() -> None:
     assert both(market, 100, [1, 2]) == expected
 
 
+def test_a_snapshot_clears_a_window_whose_table_grew() -> None:
+    bids = [(10_000 + p, 1) for p in range(3000)]
+    asks = [(50_000 + 7 * p, 2) for p in range(4500)]
+    snap = snapshot(3, 50)
+    market: list[Event] = [
+        delta(1, 1, bids[:1500]),
+        delta(2, 2, bids[1500:], asks[:2000]),
+        snap,
+        delta(4, 60, [(10_005, 9), (1, 1)], asks[2000:]),
+        delta(5, 70, bids[:2], asks[:3]),
+    ]
+    expected = [
+        plain(50, snap),
+        window(100, [(10_005, 9), (1, 1), *bids[:2]], [*asks[2000:], *asks[:3]]),
+    ]
+    for cuts in ([], [1], [2], [1, 3], [4]):
+        assert both(market, 100, cuts) == expected
+
+
 def test_local_times_going_backwards_across_a_chunk_boundary() -> None:
     market = [
         trade(50, 900),
