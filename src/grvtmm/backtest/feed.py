@@ -97,12 +97,15 @@ def kernels() -> ModuleType:
 class CoalescedFeed:
     """Turns chunks of market events into the engine's deliveries, appended to `queue`."""
 
-    def __init__(self, interval_ns: int, *, hold_deltas: bool) -> None:
+    def __init__(self, interval_ns: int, *, hold_deltas: bool, symbol: str = "") -> None:
         if interval_ns < 0:
             raise ValueError("the feed interval must be 0 (every change) or positive")
         self.queue: FeedQueue = deque()
         self._interval = interval_ns
         self._hold = hold_deltas
+        self._symbol = symbol
+        """Symbol of the deltas passed on one by one (interval 0); window deltas have none, as
+        the loop's own."""
         self._seq = 0
         self._snapshot_ns = -FAR
         # Book rows not yet coalesced, in delivery order: time, sequence, side, price, size.
@@ -131,7 +134,7 @@ class CoalescedFeed:
             events = chunk.events.copy()
             deltas = np.flatnonzero(kinds == DELTA)
             if deltas.size:
-                events[deltas] = _deltas(chunk, deltas, received)
+                events[deltas] = _deltas(chunk, deltas, received, self._symbol)
             self._times = np.concatenate([self._times, received])
             self._seqs = np.concatenate([self._seqs, seq])
             self._events = np.concatenate([self._events, events])
@@ -250,7 +253,9 @@ class CoalescedFeed:
                 self._touched[side, k] = new
 
 
-def _deltas(chunk: FeedChunk, which: npt.NDArray[np.intp], received: IntArray) -> list[Event]:
+def _deltas(
+    chunk: FeedChunk, which: npt.NDArray[np.intp], received: IntArray, symbol: str
+) -> list[Event]:
     """The chunk's deltas `which` as events (feed interval 0: the engine sees each one), each
     received at `received` (its `local_ns` when held for a snapshot)."""
     first = np.searchsorted(chunk.level_event, which, side="left")
@@ -265,7 +270,7 @@ def _deltas(chunk: FeedChunk, which: npt.NDArray[np.intp], received: IntArray) -
         BookDelta(
             ts_ns=ts,
             local_ns=lt,
-            symbol="",
+            symbol=symbol,
             bids=LevelColumns(prices[a:b], sizes[a:b]),
             asks=LevelColumns(prices[b:c], sizes[b:c]),
         )

@@ -345,7 +345,7 @@ def _run_columnar(
     engine's feed (coalesced to the feed interval, if any) is built while loading (the same
     results as the event-by-event replay)."""
     load_stats = LoadStats()
-    feed = CoalescedFeed(settings.feed_interval_ns, hold_deltas=True)
+    feed = CoalescedFeed(settings.feed_interval_ns, hold_deltas=True, symbol=instrument.symbol)
     chunks = load_hbt_columns(settings.paths, instrument, settings.load, load_stats, feed)
     first = next(chunks, None)
     while first is not None and not len(first):
