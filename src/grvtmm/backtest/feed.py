@@ -17,6 +17,9 @@ like the rest). Otherwise the result is the loop's own coalescing, event for eve
   of anything else received at `F`; a snapshot drops the window's deltas received before it;
 * events received at the same time keep exchange order.
 
+Sources with sequence numbers (Binance, GRVT recordings) keep the loop's coalescing, which
+carries them; the feed's deltas have none (hftbacktest arrays carry none either).
+
 Every chunk's events must be in exchange order and at or after the previous chunk's; an event
 is queued once no later chunk can precede it (its time is at most the chunk's last exchange
 time), the rest when the data ends (`finish`).
