@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sim_cases import SYMBOL
+from sim_cases import SYMBOL, trade
 from sim_cases import place as order
 
 from grvtmm.core.commands import PlaceOrder
-from grvtmm.core.events import BookSnapshot, Event, OrderFilled
+from grvtmm.core.events import BookDelta, BookSnapshot, Event, OrderFilled
 from grvtmm.core.types import FeeSchedule, Instrument, Side, TimeInForce
 from grvtmm.venues.sim.columnar import (
     KIND_ASK,
@@ -135,10 +135,11 @@ class Lockstep:
         """Every event either engine caused (they are the same), in order."""
         self.calls = 0
 
-    def market(self, snap: BookSnapshot) -> None:
-        """A snapshot through `on_market`, before any rows (the books start as dicts)."""
-        got = self.fast.on_market(snap)
-        assert got == self.ref.on_market(snap)
+    def market(self, event: Event) -> None:
+        """A market event through `on_market` (on the dict book before the first rows, on the
+        array book through its mappings after)."""
+        got = self.fast.on_market(event)
+        assert got == self.ref.on_market(event)
         self.caused.extend(got)
         self.check()
 
@@ -327,6 +328,26 @@ def test_depth_changes_at_our_price_before_a_fill_in_the_same_chunk(
     )
     pair.run(rows.build())
     assert sorted(cid for cid, _, _ in pair.fills()) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("queue", QUEUES.values(), ids=QUEUES.keys())
+def test_a_crossing_row_at_the_price_of_our_other_order_moves_its_queue(
+    queue: Callable[[], QueueModel],
+) -> None:
+    """A bid that crosses our sell lands on a (crossed, left in place) level where our buy
+    rests: the sell fills and the buy's queue sees the depth change."""
+    pair = seeded(queue)
+    rows = Rows().ask(2, 1005, 1).bid(2, 1003, 4)  # the best ask moves past 1003
+    rows.ask(2, 1001, 1)  # the best bid falls back below it: 1003 stays, crossed
+    rows.ask(2, 1001, 0).ask(2, 1002, 0).ask(2, 1003, 0)
+    pair.run(rows.build())
+    assert (pair.fast.book.best_bid, pair.fast.book.best_ask) == (1000, 1005)
+    assert pair.fast.book.bids[1003] == 4
+    pair.submit(order(1, Side.BUY, 1003, 1), 3)  # 4 lots ahead
+    pair.submit(order(2, Side.SELL, 1002, 1), 3)
+    pair.run(Rows().bid(4, 1003, 2).build())
+    assert pair.fills() == [(2, 1002, 1)]
+    assert pair.fast.queue_ahead_lots(1) == 2.0
 
 
 def test_depth_changes_without_a_stop_update_the_queue_before_orders_change() -> None:
@@ -567,6 +588,7 @@ def _price(draw: st.DrawFn, center: int, anchors: tuple[int, ...]) -> int:
 @st.composite
 def _chunk(draw: st.DrawFn, ts: int, center: int, anchors: tuple[int, ...]) -> MarketRows:
     rows = Rows()
+    seen: list[int] = []
     for _ in range(draw(st.integers(1, 24))):
         ts += draw(st.sampled_from([0, 0, 1, 1, 2, 5]))
         if draw(st.integers(0, 24)) == 0:
@@ -582,12 +604,29 @@ def _chunk(draw: st.DrawFn, ts: int, center: int, anchors: tuple[int, ...]) -> M
         if kind == KIND_SKIP:
             rows.skip(ts)
             continue
-        price = draw(_price(center, anchors))
+        if seen and draw(st.integers(0, 2)) == 0:  # again at a price of this chunk
+            price = draw(st.sampled_from(seen))
+        else:
+            price = draw(_price(center, anchors))
+            seen.append(price)
         lots = draw(_LOTS)
         if kind in (KIND_TRADE_BUY, KIND_TRADE_SELL):
             lots = max(lots, 1)
         rows.cols.append((ts, kind, price, lots))
     return rows.build()
+
+
+@st.composite
+def _event(draw: st.DrawFn, ts: int, center: int, anchors: tuple[int, ...]) -> Event:
+    """A book delta or a trade, as `on_market` gets them."""
+    levels = st.lists(st.tuples(_price(center, anchors), _LOTS), max_size=3)
+    if draw(st.booleans()):
+        return BookDelta(
+            ts_ns=ts, local_ns=ts, symbol=SYMBOL, bids=tuple(draw(levels)), asks=tuple(draw(levels))
+        )
+    side = draw(st.sampled_from([Side.BUY, Side.SELL]))
+    price = draw(_price(center, anchors))
+    return trade(ts, price, draw(st.integers(1, 8)), side)
 
 
 @st.composite
@@ -629,7 +668,7 @@ def _operations(pair: Lockstep, data: st.DataObject) -> Iterator[None]:
             )
         )
     for _ in range(data.draw(st.integers(1, 20), label="operations")):
-        op = data.draw(st.sampled_from(["rows"] * 5 + ["order"] * 3 + ["cancel", "drift"]))
+        op = data.draw(st.sampled_from(["rows"] * 5 + ["order"] * 3 + ["cancel", "drift", "event"]))
         if op == "rows":
             if rows is None or at >= len(rows):
                 rows = data.draw(_chunk(ts, center, _anchors(pair)))
@@ -649,6 +688,8 @@ def _operations(pair: Lockstep, data: st.DataObject) -> Iterator[None]:
                 pair.cancel_all(ts)
             else:
                 pair.cancel(which, ts)
+        elif op == "event":
+            pair.market(data.draw(_event(ts, center, _anchors(pair))))
         else:  # the market moves on: later rows gather around a price far away
             step = data.draw(st.sampled_from([-300_000, -110_000, 110_000, 300_000]))
             center = max(center + step, 200_000)
@@ -670,3 +711,57 @@ def test_compiled_rows_match_the_level_by_level_reference(
     pair = Lockstep(queue)
     for _ in _operations(pair, data):
         pass
+
+
+@pytest.mark.parametrize("queue", QUEUES.values(), ids=QUEUES.keys())
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), width=st.sampled_from([3, 9]))
+def test_long_chunks_match_the_reference(
+    queue: Callable[[], QueueModel], seed: int, width: int
+) -> None:
+    """Chunks of thousands of rows: depth churning at our prices (more changes than the watch
+    buffer holds between two stops), thousands of distinct far prices on each side (the far
+    table grows), trades at and through our prices, until times inside the chunks."""
+    rng = np.random.default_rng(seed)
+    pair = seeded(queue, MID)
+    ts, cid = 2, 0
+    for turn in range(2):
+        for k in range(6):
+            cid += 1
+            side = Side.BUY if k % 2 else Side.SELL
+            depth = int(rng.integers(6, 9))
+            price = MID - depth if side is Side.BUY else MID + 1 + depth
+            pair.submit(order(cid, side, price, int(rng.integers(1, 4))), ts)
+        n = 20_000
+        kind = rng.choice(
+            [KIND_BID, KIND_ASK, KIND_TRADE_BUY, KIND_TRADE_SELL], n, p=[0.46] * 2 + [0.04] * 2
+        )
+        bid = kind == KIND_BID
+        ask = kind == KIND_ASK
+        ticks = MID + rng.integers(-5, 6, n)  # trades: mostly short of our prices
+        reach = rng.random(n) < 0.01 * turn  # now and then (second round) at or through them
+        ticks[reach] = MID + rng.choice([-1, 1], int(reach.sum())) * rng.integers(
+            6, 10, int(reach.sum())
+        )
+        ticks[bid] = MID - 8 + rng.integers(0, width, int(bid.sum()))
+        ticks[ask] = MID + 9 - rng.integers(0, width, int(ask.sum()))
+        sweep = rng.random(n) < 0.0005 * turn  # a level through our orders on the other side
+        ticks[bid & sweep] = MID + 9
+        ticks[ask & sweep] = MID - 8
+        far = rng.random(n) < 0.25
+        ticks[bid & far] = MID - HALF - 1 - rng.integers(0, 50_000, int((bid & far).sum()))
+        ticks[ask & far] = MID + HALF + 1 + rng.integers(0, 50_000, int((ask & far).sum()))
+        lots = rng.choice([0, 1, 2, 3, 5, 8, 20], n)
+        lots[~(bid | ask)] = rng.integers(1, 6, int((~(bid | ask)).sum()))
+        stamps = ts + np.cumsum(rng.integers(0, 2, n))
+        rows = MarketRows(
+            data=np.stack([stamps, kind, ticks, lots]).astype(np.int64),
+            tick_center=MID,
+            groups=n,
+        )
+        until = int(stamps[int(rng.integers(0, n))])
+        at = pair.feed(rows, 0, until)
+        pair.cancel(cid - 5, until)
+        ts = int(stamps[-1])
+        pair.feed(rows, at, ts)
+    assert pair.array_book.far_keys.shape[1] > 4096
