@@ -266,9 +266,12 @@ class ArrayBook:
             self.grow()
 
     def grow(self) -> None:
-        """Double the far table (after `STOP_GROW`), keeping its levels."""
+        """Make room in the far table (after `STOP_GROW`), keeping its levels: rebuilt without
+        its removed prices, and doubled when more than a quarter of it is live."""
         levels = [self._far_levels(row) for row in (0, 1)]
-        slots = self.far_keys.shape[1] * 2
+        slots = self.far_keys.shape[1]
+        if 4 * (max(len(held) for held in levels) + 1) > slots:
+            slots *= 2
         self.far_keys = np.zeros((2, slots), dtype=np.int64)
         self.far_vals = np.zeros((2, slots), dtype=np.int64)
         self.state[S_FAR_USED : S_FAR_USED + 2] = 0
