@@ -293,6 +293,35 @@ async def test_login_brute_force_is_slowed_until_the_lockout_expires(secured: Se
         assert again.status_code == 401
 
 
+async def test_a_spray_of_claimed_addresses_gets_no_more_than_the_overall_cap(
+    secured: Secured,
+) -> None:
+    """X-Forwarded-For can be claimed by whoever reaches the server directly: rotating it gains
+    fresh per-client attempts, but never more than the overall cap per window; an existing
+    session keeps working meanwhile, and the cap lifts when the failures age out."""
+    clock = SimClock(1_000 * NS_PER_S)
+    secured.services.limiter = LoginLimiter(clock, attempts=5, window_s=60, total_attempts=12)
+    async with secured.client() as operator:
+        assert (await login(operator)).status_code == 200
+        async with secured.client() as sprayer:
+            codes = []
+            for i in range(20):
+                spoofed = {"X-Forwarded-For": f"203.0.113.{i + 1}"}
+                guess = await sprayer.post(
+                    "/api/auth/login", json={"password": f"guess-{i}-xxxx"}, headers=spoofed
+                )
+                codes.append(guess.status_code)
+            assert codes == [401] * 12 + [429] * 8
+            fresh = {"X-Forwarded-For": "198.51.100.200"}
+            locked = await sprayer.post(
+                "/api/auth/login", json={"password": PASSWORD}, headers=fresh
+            )
+            assert locked.status_code == 429 and 1 <= int(locked.headers["retry-after"]) <= 61
+        assert (await operator.get("/api/status")).status_code == 200
+        clock.set(clock.now_ns() + 61 * NS_PER_S)
+        assert (await login(operator, **{"X-Forwarded-For": "198.51.100.200"})).status_code == 200
+
+
 async def test_rotating_ipv6_addresses_in_one_64_gains_no_attempts(secured: Secured) -> None:
     async with secured.client() as client:
         for i in range(5):

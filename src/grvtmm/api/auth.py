@@ -364,18 +364,26 @@ def _parse(record: dict[str, Any]) -> _Session | None:
 
 
 class LoginLimiter:
-    """At most `attempts` failed logins per client within `window_s`; then refuse until older
-    failures age out (slows brute force; a correct password still has to wait).
+    """At most `attempts` failed logins per client within `window_s`, and at most
+    `total_attempts` from all clients together; then refuse (that client, or everyone) until
+    older failures age out. This slows brute force; a correct password still has to wait.
 
     A client is its IPv4 address or its IPv6 /64 network (one host can use a whole /64, so
-    rotating addresses inside it gains no attempts). Failures and lockouts are logged with the
-    client, never with the password tried."""
+    rotating addresses inside it gains no attempts). The overall cap holds when the client
+    address cannot be trusted: behind a proxy that passes X-Forwarded-For on, whoever can reach
+    the server directly can claim any address, and a spray of addresses gets no more guesses
+    than `total_attempts` a window. Existing sessions are unaffected. Failures and lockouts are
+    logged with the client, never with the password tried."""
 
-    def __init__(self, clock: Clock, attempts: int = 5, window_s: int = 60) -> None:
+    def __init__(
+        self, clock: Clock, attempts: int = 5, window_s: int = 60, total_attempts: int = 30
+    ) -> None:
         self.clock = clock
         self.attempts = attempts
+        self.total_attempts = total_attempts
         self.window_ns = window_s * NS_PER_S
         self._failures: dict[str, deque[int]] = {}
+        self._all: deque[int] = deque()
 
     @staticmethod
     def client_key(client: str) -> str:
@@ -392,11 +400,15 @@ class LoginLimiter:
 
     def retry_after_s(self, client: str) -> int:
         """Seconds until `client` may try again (0 = now)."""
+        wait = self._wait_s(self._all, self.total_attempts)
         window = self._failures.get(self.client_key(client))
-        if window is None:
-            return 0
+        if window is not None:
+            wait = max(wait, self._wait_s(window, self.attempts))
+        return wait
+
+    def _wait_s(self, window: deque[int], limit: int) -> int:
         self._expire(window)
-        if len(window) < self.attempts:
+        if len(window) < limit:
             return 0
         return max(1, int((window[0] + self.window_ns - self.clock.now_ns()) / NS_PER_S) + 1)
 
@@ -404,8 +416,15 @@ class LoginLimiter:
         key = self.client_key(client)
         window = self._failures.setdefault(key, deque())
         self._expire(window)
-        window.append(self.clock.now_ns())
-        if len(window) >= self.attempts:
+        now = self.clock.now_ns()
+        window.append(now)
+        self._expire(self._all)
+        self._all.append(now)
+        if len(self._all) >= self.total_attempts:
+            log.warning(
+                "auth.login_locked_all", extra={"client": key, "failures": len(self._all)}
+            )
+        elif len(window) >= self.attempts:
             log.warning("auth.login_locked", extra={"client": key, "failures": len(window)})
         else:
             log.info("auth.login_failed", extra={"client": key, "failures": len(window)})
