@@ -192,6 +192,32 @@ async def test_book_stream_failure_falls_back_to_ticker_then_recovers() -> None:
                 assert got.of(VenueStatus)[-1].book_ok
 
 
+async def test_while_the_market_stream_is_down_the_top_of_book_comes_over_rest() -> None:
+    """Both streams dropped and every reconnect refused: REST still answers, so the venue polls
+    the mini ticker (marked `rest`, for pricing a flatten) until the stream is back."""
+    with anyio.fail_after(20):
+        async with FakeGrvtServer(INST, params=FAST) as server, venue_on(server) as (venue, got):
+            await eventually(lambda: bool(got.of(BookSnapshot)))
+            assert not [t for t in got.of(Ticker) if t.source == "rest"]
+            server.exchange.faults.refuse_ws = 10**6
+            await server.drop_streams()
+            await eventually(lambda: any(not s.connected for s in got.of(VenueStatus)))
+            await eventually(lambda: len([t for t in got.of(Ticker) if t.source == "rest"]) >= 3)
+            rest = [t for t in got.of(Ticker) if t.source == "rest"][-1]
+            book = server.exchange.matching.book
+            assert rest.bid_ticks <= book.best_bid + 5 and rest.ask_ticks >= book.best_ask - 5
+            assert 0 < rest.bid_ticks < rest.ask_ticks
+            assert venue.diagnostics()["rest_tickers"] >= 3
+            server.exchange.faults.refuse_ws = 0
+            await eventually(lambda: got.of(VenueStatus)[-1].connected, timeout_s=10)
+            await eventually(lambda: len(got.of(BookSnapshot)) >= 2)
+            polled = venue.diagnostics()["rest_tickers"]
+            # the account poll runs alongside: a few of its rounds with the stream up
+            seen = len(got.of(AccountUpdate))
+            await eventually(lambda: len(got.of(AccountUpdate)) >= seen + 4)
+            assert venue.diagnostics()["rest_tickers"] <= polled + 1
+
+
 async def test_reconcile_reports_orders_position_and_account() -> None:
     with anyio.fail_after(20):
         async with FakeGrvtServer(INST, params=FAST) as server, venue_on(server) as (venue, got):

@@ -421,9 +421,7 @@ class LoginLimiter:
         self._expire(self._all)
         self._all.append(now)
         if len(self._all) >= self.total_attempts:
-            log.warning(
-                "auth.login_locked_all", extra={"client": key, "failures": len(self._all)}
-            )
+            log.warning("auth.login_locked_all", extra={"client": key, "failures": len(self._all)})
         elif len(window) >= self.attempts:
             log.warning("auth.login_locked", extra={"client": key, "failures": len(window)})
         else:

@@ -101,13 +101,17 @@ class BookDelta(Event):
 
 @dataclass(slots=True, kw_only=True)
 class Ticker(Event):
-    """Top of book only (fallback quoting input when the depth stream is unavailable)."""
+    """Top of book only (fallback quoting input when the depth stream is unavailable).
+
+    `source` "rest": polled over REST while the market stream is down; it prices a flatten's
+    closes then, and is never quoted on."""
 
     symbol: str
     bid_ticks: int
     bid_lots: int
     ask_ticks: int
     ask_lots: int
+    source: str = "stream"
 
 
 @dataclass(slots=True, kw_only=True)

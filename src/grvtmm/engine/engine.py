@@ -67,6 +67,8 @@ class Engine(QuotingMixin, StoppingMixin):
         self._flatten_to = M.STOPPED
         self._target: QuoteTarget | None = None
         self._last_mid = 0.0
+        self._rest_top: tuple[int, int, int] = (0, 0, 0)
+        """(bid, ask, received) of the last REST ticker (polled while the market is down)."""
         self._last_market_ns = start_ns
         self._next_decision_ns = 0
         self._decided_key: tuple[int, int, int, int] = (0, 0, 0, -1)
@@ -173,6 +175,10 @@ class Engine(QuotingMixin, StoppingMixin):
         return self._after_book(e.local_ns)
 
     def _on_ticker(self, e: ev.Ticker) -> list[Command]:
+        if e.source == "rest":
+            if e.bid_ticks > 0 and e.ask_ticks > e.bid_ticks:
+                self._rest_top = (e.bid_ticks, e.ask_ticks, e.local_ns)
+            return []
         if self.book_ok:
             # The depth stream is authoritative while the venue has it; after a gap or a
             # reconnect the book waits for that stream's snapshot.

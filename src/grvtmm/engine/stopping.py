@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from grvtmm.core import events as ev
 from grvtmm.core.book import OrderBook
+from grvtmm.core.clock import NS_PER_S
 from grvtmm.core.commands import CancelAll, CancelOrder, Command, PlaceOrder, Reconcile
 from grvtmm.core.events import EngineMode
 from grvtmm.core.orders import OrderTable
@@ -20,6 +21,10 @@ from grvtmm.engine.settings import EngineSettings
 from grvtmm.strategy.base import QuoteTarget
 
 M = EngineMode
+
+
+REST_TOP_MAX_AGE_NS = 10 * NS_PER_S
+"""How old a REST ticker may be and still price a close while the book is unusable."""
 
 
 class StoppingMixin:
@@ -34,6 +39,7 @@ class StoppingMixin:
     book: OrderBook
     _notices: list[ev.Event]
     _flattener: fl.Flattener | None
+    _rest_top: tuple[int, int, int]
     _flatten_to: EngineMode
     _target: QuoteTarget | None
 
@@ -98,6 +104,17 @@ class StoppingMixin:
         ]
         return cmds + self._flatten_step(now)
 
+    def _close_prices(self, now: int) -> tuple[int, int]:
+        """The top of book a close is priced from: the book while it is valid; while it is not
+        (the market stream is down), a REST ticker no older than `REST_TOP_MAX_AGE_NS`, else
+        the book's last prices."""
+        book = self.book
+        if not book.valid:
+            bid, ask, at = self._rest_top
+            if bid and now - at <= REST_TOP_MAX_AGE_NS:
+                return bid, ask
+        return book.best_bid, book.best_ask
+
     def _flatten_step(self, now: int) -> list[Command]:
         flattener = self._flattener
         if flattener is None:
@@ -107,12 +124,9 @@ class StoppingMixin:
             cid = flattener.close_cid
             flattener.close_finished(now, None)
             return [self._cancel(now, cid, "close_timeout"), self._reconcile(now)]
+        best_bid, best_ask = self._close_prices(now)
         action = flattener.advance(
-            now,
-            self.orders.live_count(),
-            self.ledger.position_lots,
-            self.book.best_bid,
-            self.book.best_ask,
+            now, self.orders.live_count(), self.ledger.position_lots, best_bid, best_ask
         )
         if isinstance(action, fl.Wait):
             return []

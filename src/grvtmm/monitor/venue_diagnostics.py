@@ -47,6 +47,8 @@ SCALARS: tuple[tuple[str, str], ...] = (
     ("duplicate_fills", "Fills reported twice by the venue and counted once"),
     ("parse_errors", "Market-data frames that could not be read"),
     ("unreadable_fills", "Fill-history items that could not be read and were skipped"),
+    ("rest_tickers", "Top-of-book answers polled over REST while the market stream was down"),
+    ("rest_ticker_failures", "REST top-of-book polls that failed while the market stream was down"),
 )
 
 

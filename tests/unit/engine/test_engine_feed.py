@@ -10,15 +10,17 @@ from grvtmm.core.events import (
     BookSnapshot,
     EngineMode,
     OrderAccepted,
+    OrderCanceled,
     PauseRequested,
     QuoteUpdated,
     ReconcileSnapshot,
     StartRequested,
+    StopRequested,
     Ticker,
     Timer,
     VenueStatus,
 )
-from grvtmm.core.types import FeeSchedule, Instrument
+from grvtmm.core.types import FeeSchedule, Instrument, Side
 from grvtmm.engine.engine import Engine
 from grvtmm.strategy.factory import build_strategy
 from grvtmm.strategy.params import StrategyConfig
@@ -175,3 +177,51 @@ def test_a_gap_while_paused_sends_nothing_more() -> None:
     assert any(isinstance(c, CancelAll) for c in feed.event(PauseRequested))
     assert feed.delta(skip=True) == []
     assert feed.event(VenueStatus, connected=False) == []
+
+
+def long_and_stopped_in_an_outage(feed: Feed, rest_bid: int | None, age_ms: int = 0) -> PlaceOrder:
+    """Long 1 BNB at 60_000, the market stream drops, the price falls to `rest_bid` (seen only
+    over REST, `age_ms` before the close is priced), the operator stops: the close order."""
+    feed.snapshot()
+    feed.event(StartRequested)
+    quotes = feed.event(
+        ReconcileSnapshot, symbol=SYMBOL, open_orders=(), position_lots=100,
+        equity=1_000.0, free_margin=1_000.0,
+    )  # fmt: skip
+    for quote in quotes:
+        if isinstance(quote, PlaceOrder):
+            feed.event(OrderAccepted, client_order_id=quote.client_order_id)
+    for cancel in feed.event(VenueStatus, connected=False, detail="market closed"):
+        if isinstance(cancel, CancelOrder):
+            feed.event(OrderCanceled, client_order_id=cancel.client_order_id, reason="canceled")
+    if rest_bid is not None:
+        feed.event(
+            Ticker, symbol=SYMBOL, bid_ticks=rest_bid, bid_lots=10, ask_ticks=rest_bid + 2,
+            ask_lots=10, source="rest",
+        )  # fmt: skip
+    feed.now += age_ms * MS
+    stop = feed.event(StopRequested, reason="operator")
+    closes = [c for c in stop if isinstance(c, PlaceOrder) and c.reduce_only]
+    assert len(closes) == 1 and closes[0].side is Side.SELL
+    return closes[0]
+
+
+def test_a_flatten_in_a_market_outage_prices_from_the_rest_ticker() -> None:
+    """The book's last bid (60_000) is stale; the REST ticker says 59_000: the close goes out
+    below 59_000, where it can fill, not below the stale price."""
+    stale = long_and_stopped_in_an_outage(Feed(), rest_bid=None)
+    fresh = long_and_stopped_in_an_outage(Feed(), rest_bid=59_000)
+    assert 59_000 < stale.price_ticks < 60_000
+    assert 58_000 < fresh.price_ticks < 59_000
+    # a REST ticker older than ten seconds is not trusted: the book's last prices again
+    old = long_and_stopped_in_an_outage(Feed(), rest_bid=59_000, age_ms=11_000)
+    assert old.price_ticks == stale.price_ticks
+
+
+def test_rest_tickers_never_make_a_quote() -> None:
+    feed = Feed()
+    feed.running()
+    feed.event(VenueStatus, connected=False, detail="market closed")
+    top = {"symbol": SYMBOL, "bid_ticks": 60_000, "bid_lots": 5, "ask_ticks": 60_002}
+    assert feed.event(Ticker, ask_lots=5, source="rest", **top) == []
+    assert feed.event(Timer) == [] and not feed.engine.book.valid

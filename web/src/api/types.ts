@@ -93,6 +93,8 @@ export interface VenueDiagnostics {
   duplicate_fills?: number;
   parse_errors?: number;
   unreadable_fills?: number;
+  rest_tickers?: number;
+  rest_ticker_failures?: number;
 }
 
 export interface Status {

@@ -103,6 +103,12 @@ export function VenueCard(props: { venue: VenueDiagnostics | null | undefined })
         {v.unreadable_fills !== undefined && (
           <VenueRow id="unreadable-fills" label={t('venue.unreadableFills')} value={count(v.unreadable_fills)} tone={warnIf(v.unreadable_fills)} />
         )}
+        {v.rest_tickers !== undefined && (
+          <VenueRow id="rest-tickers" label={t('venue.restTickers')} value={count(v.rest_tickers)} tone={warnIf(v.rest_tickers)} />
+        )}
+        {v.rest_ticker_failures !== undefined && (
+          <VenueRow id="rest-ticker-failures" label={t('venue.restTickerFailures')} value={count(v.rest_ticker_failures)} tone={warnIf(v.rest_ticker_failures)} />
+        )}
       </ul>
     </div>
   );

@@ -117,6 +117,8 @@ export const en = {
   'venue.duplicateFills': 'Duplicate fills',
   'venue.parseErrors': 'Unreadable frames',
   'venue.unreadableFills': 'Unreadable fill records',
+  'venue.restTickers': 'Top of book over REST (stream down)',
+  'venue.restTickerFailures': 'REST top-of-book polls failed',
 
   'chart.price': 'Mid, our bid/ask and fills',
   'chart.equity': 'Equity',

@@ -117,6 +117,8 @@ export const zh: Record<MessageKey, string> = {
   'venue.duplicateFills': '重复成交',
   'venue.parseErrors': '无法解析的消息',
   'venue.unreadableFills': '无法解析的成交记录',
+  'venue.restTickers': '行情流中断时经 REST 获取的盘口',
+  'venue.restTickerFailures': 'REST 盘口查询失败',
 
   'chart.price': '中间价、我方买卖报价与成交',
   'chart.equity': '权益',

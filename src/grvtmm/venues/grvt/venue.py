@@ -19,6 +19,7 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ from grvtmm.core.commands import CancelAll, CancelOrder, Command, PlaceOrder, Re
 from grvtmm.core.events import Event, HaltRequested, VenueError, VenueErrorKind
 from grvtmm.core.types import FeeSchedule, Instrument, Side
 from grvtmm.venues.grvt import errors as err
+from grvtmm.venues.grvt import parse
 from grvtmm.venues.grvt.config import GrvtConfig
 from grvtmm.venues.grvt.feeds import MarketFeed, PrivateFeed, book_needs_retry
 from grvtmm.venues.grvt.http import GrvtHttp
@@ -81,6 +83,9 @@ class GrvtVenue:
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._outbox: asyncio.Queue[Command] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self.rest_tickers = 0
+        """Top-of-book answers polled over REST while the market stream was down."""
+        self.rest_ticker_failures = 0
         self._connected = False
         self._closing = False
         self._closed = False
@@ -334,6 +339,23 @@ class GrvtVenue:
             why = book_needs_retry(market, now, int(cfg.book_silence_s * NS_PER_S))
             if why:
                 await market.retry_book(why)
+            if not market.connected:
+                await self._rest_ticker(market)
+
+    async def _rest_ticker(self, market: MarketFeed) -> None:
+        """While the market stream is down, the top of book over REST: it prices a flatten's
+        closes (the engine never quotes on it). A failed poll is counted, not raised: the
+        outage itself is already the stale-data breaker's to judge."""
+        try:
+            body = await self.rest.mini(market.q.instrument.symbol)
+            ticker = parse.ticker_event(body, market.q, self._clock.now_ns())
+        except (err.VenueError, ParseError) as exc:
+            self.rest_ticker_failures += 1
+            log.info("grvt.rest_ticker_failed", extra={"error": str(exc)})
+            return
+        if ticker is not None:
+            self.rest_tickers += 1
+            self._emit(replace(ticker, source="rest"))
 
     async def _refresh_instruments(self) -> None:
         while True:
@@ -437,6 +459,8 @@ class GrvtVenue:
         if self.desk is not None:
             out["duplicate_fills"] = self.desk.tracker.duplicate_fills
             out["unreadable_fills"] = self.desk.unreadable_fills
+        out["rest_tickers"] = self.rest_tickers
+        out["rest_ticker_failures"] = self.rest_ticker_failures
         return out
 
 
