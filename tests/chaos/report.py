@@ -19,6 +19,7 @@ START = "<!-- chaos-table:start -->"
 END = "<!-- chaos-table:end -->"
 ORDER = (
     "ws_drop",
+    "ws_outage_stop",
     "ws_outage_halt",
     "sequence_gap",
     "duplicate_frames",

@@ -23,6 +23,7 @@ from grvtmm.core.events import (
     EngineMode,
     EngineWarning,
     OrderCanceled,
+    StopRequested,
     VenueError,
 )
 from grvtmm.engine.engine import EngineSettings
@@ -88,11 +89,57 @@ async def test_ws_drop(tmp_path: Path, chaos_row: Row) -> None:
 
 
 @pytest.mark.chaos(
+    "ws_outage_stop",
+    "market and private streams down (handshakes refused) while holding a position; the "
+    "operator stops",
+    "the venue polls the top of book over REST; the flatten's closes are priced from it and "
+    "fill over REST while the streams are still down; stopped and flat before they return",
+)
+async def test_ws_outage_stop_flattens_over_rest(tmp_path: Path, chaos_row: Row) -> None:
+    with anyio.fail_after(60):
+        async with rig(tmp_path) as r:
+            await r.start()
+            engine = r.node.engine
+            market = r.venue.market
+            assert market is not None
+            await eventually(lambda: r.exchange.matching.position_lots != 0, 20)
+            r.exchange.faults.refuse_ws = 10**6
+            r.watch.start()
+            await r.server.drop_streams()
+            await eventually(lambda: not market.connected, 5)
+            await eventually(lambda: r.venue.diagnostics()["rest_tickers"] >= 1, 5)
+            closes_before = len([f for f in r.exchange.fills if f["is_taker"]])
+            now = r.node.clock.now_ns()
+            await r.node.submit(StopRequested(ts_ns=now, local_ns=now, reason="chaos stop"))
+            chaos_row.recover_s = await r.recover(
+                lambda: (
+                    mode(r.node) is EngineMode.STOPPED
+                    and r.exchange.matching.position_lots == 0
+                    and not r.fake_open()
+                ),
+                20,
+            )
+            assert not market.connected, "flat before the market stream came back"
+            closes = [f for f in r.exchange.fills if f["is_taker"]][closes_before:]
+            chaos_row.notes.update(
+                refused_handshakes=r.server.refused_ws,
+                rest_tickers=r.venue.diagnostics()["rest_tickers"],
+                closes_while_down=len(closes),
+            )
+            r.exchange.faults.refuse_ws = 0
+            await eventually(lambda: market.connected and engine.book.valid, 20)
+            await r.finish(chaos_row)
+    assert chaos_row.lost_fills == 0 and chaos_row.orphan_orders == 0
+    assert chaos_row.notes["closes_while_down"] >= 1
+
+
+@pytest.mark.chaos(
     "ws_outage_halt",
     "market and private streams down (handshakes refused) longer than the stale-data limit "
     "(set to 1 s), then back",
     "the stale-data breaker halts; cancel-all goes out over REST while the streams are down "
-    "(nothing rests while blind); the flatten completes once prices return; halted, flat",
+    "(nothing rests while blind); the flatten completes, priced from the REST top of book "
+    "while blind; halted, flat",
 )
 async def test_ws_outage_halts(tmp_path: Path, chaos_row: Row) -> None:
     settings = EngineSettings(stale_data_ns=NS_PER_S)
