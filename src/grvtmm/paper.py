@@ -96,6 +96,11 @@ class LocalTimeline:
         """The public market's connection counters (HTTP, market stream, book state)."""
         return self.source.diagnostics()
 
+    @property
+    def listing_problem(self) -> str:
+        """Why paper trading must stop (GRVT changed the listing); empty otherwise."""
+        return self.source.listing_problem
+
 
 async def paper_venue(
     config: GrvtConfig,

@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,12 @@ from grvtmm.core.events import (
     EngineMode,
     EngineWarning,
     Event,
+    HaltRequested,
     OrderAccepted,
     OrderFilled,
     Ticker,
     Trade,
+    VenueError,
     VenueStatus,
 )
 from grvtmm.core.orders import CLIENT_ID_MIN
@@ -331,6 +334,34 @@ async def test_book_stream_failure_falls_back_to_ticker_and_is_retried() -> None
                 await eventually(lambda: any(isinstance(e, BookSnapshot) for e in got), 10)
                 await eventually(lambda: statuses()[-1].book_ok, 5)
                 assert_nothing_sent_to_grvt(fake)
+
+
+async def test_a_changed_listing_halts_paper_trading_with_the_reason() -> None:
+    coarse = dataclasses.replace(INST, tick_size=Decimal("0.1"))
+    with anyio.fail_after(30):
+        async with (
+            FakeGrvtServer(INST, params=FAST) as fake,
+            paper_on(fake, LiveClock(), instruments_refresh_s=0.05) as (venue, got),
+        ):
+            await eventually(lambda: any(isinstance(e, BookSnapshot) for e in got), 10)
+            fake.relist(INST)  # the same listing again: nothing to say
+            refreshes = fake.requests.count("full/v1/all_instruments")
+            await eventually(lambda: fake.requests.count("full/v1/all_instruments") > refreshes)
+            assert not venue.listing_problem
+            assert not any(isinstance(e, HaltRequested) for e in got)
+
+            fake.relist(coarse)
+            await eventually(lambda: any(isinstance(e, HaltRequested) for e in got), 10)
+            problem = venue.listing_problem
+            assert "tick size 0.01 -> 0.1" in problem and "paper trading halts" in problem
+            halts = [e for e in got if isinstance(e, HaltRequested)]
+            assert [h.reason for h in halts] == [problem]
+            errors = [e.detail for e in got if isinstance(e, VenueError)]
+            assert f"instruments: {problem}" in errors
+            refreshes = fake.requests.count("full/v1/all_instruments")
+            await eventually(lambda: fake.requests.count("full/v1/all_instruments") > refreshes + 2)
+            assert len([e for e in got if isinstance(e, HaltRequested)]) == 1  # said once
+            assert_nothing_sent_to_grvt(fake)
 
 
 # ---- the command line -----------------------------------------------------------------------

@@ -19,12 +19,13 @@ from typing import Any
 import httpx
 
 from grvtmm.core.clock import NS_PER_S, Clock, perf_ns
-from grvtmm.core.events import Event, VenueError, VenueErrorKind, VenueStatus
+from grvtmm.core.events import Event, HaltRequested, VenueError, VenueErrorKind, VenueStatus
 from grvtmm.core.types import Instrument
+from grvtmm.venues.grvt import errors as err
 from grvtmm.venues.grvt.config import GrvtConfig
 from grvtmm.venues.grvt.feeds import MarketFeed, book_needs_retry
 from grvtmm.venues.grvt.http import GrvtHttp, Secret
-from grvtmm.venues.grvt.instruments import InstrumentCache
+from grvtmm.venues.grvt.instruments import InstrumentCache, listing_changes
 from grvtmm.venues.grvt.limits import RateLimits
 from grvtmm.venues.grvt.parse import Quantizer
 from grvtmm.venues.grvt.rest import GrvtRest
@@ -69,6 +70,10 @@ class PublicMarket:
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
         self._closed = False
+        self.listing_problem = ""
+        """Why trading here must stop: GRVT changed the listing since `prepare()` (plain
+        language, for the status); empty while the listing is unchanged."""
+        self._listing_change = ""
 
     @property
     def instrument(self) -> Instrument:
@@ -124,6 +129,9 @@ class PublicMarket:
             asyncio.create_task(
                 self._guard(lambda: self._watch_book(feed), "watchdog"), name="grvt.public.book"
             ),
+            asyncio.create_task(
+                self._guard(self._refresh_instruments, "instruments"), name="grvt.public.list"
+            ),
         ]
 
     async def aclose(self) -> None:
@@ -161,6 +169,53 @@ class PublicMarket:
                         detail=f"book resubscribe failed: {type(exc).__name__}",
                     )
                 )
+
+    async def _refresh_instruments(self) -> None:
+        """Re-read the public listing now and then; a change to the instrument (each distinct
+        one once) asks the engine to halt: the public prices may no longer fit the simulated
+        instrument."""
+        while True:
+            await asyncio.sleep(self.config.instruments_refresh_s)
+            try:
+                await self.instruments.refresh()
+            except err.VenueError as exc:
+                now = self._clock.now_ns()
+                self._emit(
+                    VenueError(
+                        ts_ns=now, local_ns=now, kind=exc.kind,
+                        detail=f"instruments: {exc.describe()}", code=exc.code,
+                    )
+                )  # fmt: skip
+                continue
+            for event in self._check_listing():
+                self._emit(event)
+
+    def _check_listing(self) -> list[Event]:
+        if self.feed is None:
+            return []
+        old = self.feed.q.instrument
+        try:
+            changes = listing_changes(old, self.instruments.get(self.symbol))
+        except err.InstrumentConstraintsMissing as exc:
+            changes = [exc.message.removeprefix(f"{exc.symbol}: ")]
+        what = "; ".join(changes)
+        if not changes or what == self._listing_change:
+            return []
+        self._listing_change = what
+        self.listing_problem = (
+            f"GRVT changed the {old.symbol} listing ({what}). The simulated instrument no "
+            "longer matches the public market, so paper trading halts. Restart grvt-mm to "
+            "paper-trade on the new listing."
+        )
+        log.error("grvt.public.listing_changed", extra={"symbol": old.symbol, "changes": what})
+        now = self._clock.now_ns()
+        return [
+            VenueError(
+                ts_ns=now, local_ns=now, kind=VenueErrorKind.REJECTED,
+                detail=f"instruments: {self.listing_problem}",
+            ),
+            HaltRequested(ts_ns=now, local_ns=now, reason=self.listing_problem),
+        ]  # fmt: skip
 
     async def _guard(self, job: Callable[[], Awaitable[None]], what: str) -> None:
         """Run a background loop; a bug there is logged and reported as a dead feed."""

@@ -111,6 +111,11 @@ class SimVenue:
         return source() if callable(source) else {}
 
     @property
+    def listing_problem(self) -> str:
+        """The market source's listing problem (paper: GRVT changed the listing), if any."""
+        return str(getattr(self._market, "listing_problem", "") or "")
+
+    @property
     def fees(self) -> FeeSchedule:
         return self._exchange.fee_schedule
 
