@@ -64,6 +64,15 @@ class InstrumentCache:
     def symbols(self) -> list[str]:
         return sorted(self._ok)
 
+    def changes_since(self, old: Instrument) -> tuple[Instrument | None, list[str]]:
+        """The current listing of `old`'s symbol (None if it is no longer usable) and what
+        changed since `old`, in plain words (empty: nothing an order depends on)."""
+        try:
+            new = self.get(old.symbol)
+        except InstrumentConstraintsMissing as exc:
+            return None, [exc.message.removeprefix(f"{exc.symbol}: ")]
+        return new, listing_changes(old, new)
+
 
 def describe(inst: Instrument) -> str:
     """One line of constraints: tick, size step (= min size), min notional, decimals, asset."""

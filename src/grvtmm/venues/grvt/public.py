@@ -25,7 +25,7 @@ from grvtmm.venues.grvt import errors as err
 from grvtmm.venues.grvt.config import GrvtConfig
 from grvtmm.venues.grvt.feeds import MarketFeed, book_needs_retry
 from grvtmm.venues.grvt.http import GrvtHttp, Secret
-from grvtmm.venues.grvt.instruments import InstrumentCache, listing_changes
+from grvtmm.venues.grvt.instruments import InstrumentCache
 from grvtmm.venues.grvt.limits import RateLimits
 from grvtmm.venues.grvt.parse import Quantizer
 from grvtmm.venues.grvt.rest import GrvtRest
@@ -194,10 +194,7 @@ class PublicMarket:
         if self.feed is None:
             return []
         old = self.feed.q.instrument
-        try:
-            changes = listing_changes(old, self.instruments.get(self.symbol))
-        except err.InstrumentConstraintsMissing as exc:
-            changes = [exc.message.removeprefix(f"{exc.symbol}: ")]
+        _, changes = self.instruments.changes_since(old)
         what = "; ".join(changes)
         if not changes or what == self._listing_change:
             return []

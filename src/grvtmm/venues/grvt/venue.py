@@ -33,7 +33,7 @@ from grvtmm.venues.grvt import parse
 from grvtmm.venues.grvt.config import GrvtConfig
 from grvtmm.venues.grvt.feeds import MarketFeed, PrivateFeed, book_needs_retry
 from grvtmm.venues.grvt.http import GrvtHttp
-from grvtmm.venues.grvt.instruments import InstrumentCache, fits, listing_changes
+from grvtmm.venues.grvt.instruments import InstrumentCache, fits
 from grvtmm.venues.grvt.limits import RateLimits
 from grvtmm.venues.grvt.orders import OrderDesk
 from grvtmm.venues.grvt.parse import ParseError, Quantizer
@@ -374,12 +374,7 @@ class GrvtVenue:
         old = self._instrument
         if old is None:
             return []
-        new: Instrument | None
-        try:
-            new = self.instruments.get(self.symbol)
-            changes = listing_changes(old, new)
-        except err.InstrumentConstraintsMissing as exc:
-            new, changes = None, [exc.message.removeprefix(f"{exc.symbol}: ")]
+        new, changes = self.instruments.changes_since(old)
         what = "; ".join(changes)
         if not changes or what == self._listing_change:
             return []
