@@ -34,7 +34,7 @@ pytestmark = pytest.mark.anyio
 @pytest.mark.chaos(
     "ws_drop",
     "WS drop: every stream connection closed by the server and handshakes refused until a "
-    "quote left resting has filled (or none rests)",
+    "quote left resting has filled (or none rests) and a reconnect has been refused",
     "both streams reconnect and resubscribe; fills made while disconnected arrive (REST "
     "sync); quoting on both sides again; no fill lost or doubled; no orphan order",
 )
@@ -66,6 +66,8 @@ async def test_ws_drop(tmp_path: Path, chaos_row: Row) -> None:
                     f"connected {engine.connected}; book_ok {engine.book_ok}"
                 ) from None
             assert not private.connected
+            # and until a reconnect has been refused (the venue keeps trying)
+            await eventually(lambda: r.server.refused_ws >= 1, 15)
             while_down = len(r.exchange.fills) - fills_down
             r.exchange.faults.refuse_ws = 0
             chaos_row.recover_s = await r.recover(
