@@ -93,7 +93,7 @@ async def test_ws_drop(tmp_path: Path, chaos_row: Row) -> None:
 @pytest.mark.chaos(
     "ws_outage_stop",
     "market and private streams down (handshakes refused) while holding a position; the "
-    "operator stops",
+    "market jumps 2 % against it (4x the flatten slippage); the operator stops",
     "the venue polls the top of book over REST; the flatten's closes are priced from it and "
     "fill over REST while the streams are still down; stopped and flat before they return",
 )
@@ -109,7 +109,13 @@ async def test_ws_outage_stop_flattens_over_rest(tmp_path: Path, chaos_row: Row)
             r.watch.start()
             await r.server.drop_streams()
             await eventually(lambda: not market.connected, 5)
-            await eventually(lambda: r.venue.diagnostics()["rest_tickers"] >= 1, 5)
+            # while blind the market jumps 2 % against the position, four times the flatten's
+            # slippage: a close priced from the book's last prices could not fill
+            long = r.exchange.matching.position_lots > 0
+            jump = r.exchange.matching.book.best_bid // 50
+            r.server.shift_market(-jump if long else jump)
+            rest_before = r.venue.diagnostics()["rest_tickers"]
+            await eventually(lambda: r.venue.diagnostics()["rest_tickers"] > rest_before, 5)
             closes_before = len([f for f in r.exchange.fills if f["is_taker"]])
             now = r.node.clock.now_ns()
             await r.node.submit(StopRequested(ts_ns=now, local_ns=now, reason="chaos stop"))

@@ -99,6 +99,7 @@ class FakeGrvtServer(RestEndpoints):
         )
         self.exchange.publish = self._publish_private
         self._market = market or SyntheticMarket(params, instrument, seed=seed)
+        self._shift_ticks = 0
         self._speed = speed
         self.cookie_lifetime_s = cookie_lifetime_s
         odd = listing(dataclasses.replace(instrument, symbol="ODD_USDT_Perp", asset_id="0x039901"))
@@ -191,6 +192,38 @@ class FakeGrvtServer(RestEndpoints):
         if listing is not None:
             self.exchange.grid = listing
 
+    def shift_market(self, ticks: int) -> None:
+        """Move the whole market by `ticks` at once (a price jump): the book is re-laid at the
+        new prices and every later market event follows. Meant for moments when no client is
+        subscribed (a stream outage): a subscribed client would see the jump only at its next
+        snapshot."""
+        self._shift_ticks += ticks
+        book = self.exchange.matching.book
+        now = self.clock.now_ns()
+        self.exchange.on_market(
+            BookSnapshot(
+                ts_ns=now,
+                local_ns=now,
+                symbol=self.instrument.symbol,
+                bids=tuple(sorted(((p + ticks, q) for p, q in book.bids.items()), reverse=True)),
+                asks=tuple(sorted((p + ticks, q) for p, q in book.asks.items())),
+            )
+        )
+
+    def _shifted(self, event: Event) -> Event:
+        shift = self._shift_ticks
+        if not shift:
+            return event
+        if isinstance(event, Trade):
+            return dataclasses.replace(event, price_ticks=event.price_ticks + shift)
+        if isinstance(event, BookSnapshot | BookDelta):
+            return dataclasses.replace(
+                event,
+                bids=tuple((p + shift, q) for p, q in event.bids),
+                asks=tuple((p + shift, q) for p, q in event.asks),
+            )
+        return event
+
     def fire_cancel_on_disconnect(self) -> None:
         self.exchange.apply(self.exchange.fire_cancel_on_disconnect())
 
@@ -198,7 +231,8 @@ class FakeGrvtServer(RestEndpoints):
     async def _run_market(self) -> None:
         source: AsyncIterator[Event] = paced(self._market, self.clock, self._speed)
         try:
-            async for event in source:
+            async for raw in source:
+                event = self._shifted(raw)
                 if isinstance(event, BookSnapshot | BookDelta | Trade):
                     self.exchange.on_market(event)
                     self._publish_market(event)
