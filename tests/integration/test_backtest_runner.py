@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from grvtmm.app import build_backtest_run
 from grvtmm.backtest.cli import make_backtest_command, symbol_from_name
 from grvtmm.backtest.data import CSV_MODE_LIMITS
+from grvtmm.backtest.data_hbt import EVENT_DTYPE
 from grvtmm.backtest.loop import LoopSettings, ReplayLoop
 from grvtmm.backtest.report import SeriesRecorder
 from grvtmm.backtest.runner import (
@@ -37,18 +38,6 @@ from grvtmm.venues.sim.matching import PowerProbQueue, RiskAverseQueue
 
 T0 = 1_700_000_000_000_000_000
 STEP_NS = 10_000_000
-DTYPE = np.dtype(
-    [
-        ("ev", "<u8"),
-        ("exch_ts", "<i8"),
-        ("local_ts", "<i8"),
-        ("px", "<f8"),
-        ("qty", "<f8"),
-        ("order_id", "<u8"),
-        ("ival", "<i8"),
-        ("fval", "<f8"),
-    ]
-)
 EXCH_LOCAL, BUY, SELL, DEPTH, TRADE, SNAPSHOT = (1 << 31) | (1 << 30), 1 << 29, 1 << 28, 1, 2, 4
 SHARED_KEYS = (
     "fills", "buy_fills", "sell_fills", "maker_fills", "taker_fills", "volume_notional", "fees",
@@ -79,7 +68,7 @@ def write_market(path: Path, seed: int, steps: int = 2_000) -> Path:
         for key in sorted(set(book) | set(new), key=lambda k: (not k[0], k[1])):
             rows.append((kind | (BUY if key[0] else SELL), ts, key[1], new.get(key, 0.0)))
         book = new
-    data = np.zeros(len(rows), dtype=DTYPE)
+    data = np.zeros(len(rows), dtype=EVENT_DTYPE)
     data["ev"] = [EXCH_LOCAL | r[0] for r in rows]
     data["exch_ts"] = [r[1] for r in rows]
     data["local_ts"] = [r[1] + 3_000_000 for r in rows]
@@ -391,7 +380,7 @@ def write_rough_market(path: Path, seed: int, steps: int = 1_500) -> Path:
                 q = new.get(key, 0.0 if key[1] > mid // 2 else float(i % 2))
                 rows.append((DEPTH | (BUY if key[0] else SELL), ts, key[1] * 0.1, q * 0.001))
         book = {k: v for k, v in new.items() if k[1] > mid // 2}
-    data = np.zeros(len(rows), dtype=DTYPE)
+    data = np.zeros(len(rows), dtype=EVENT_DTYPE)
     data["ev"] = [EXCH_LOCAL | r[0] for r in rows]
     data["exch_ts"] = [r[1] for r in rows]
     lat = rng.integers(0, 60, size=len(rows)) * 1_000_000  # whole ms: ties with window ends

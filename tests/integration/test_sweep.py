@@ -13,15 +13,12 @@ from typer import Typer
 from typer.testing import CliRunner
 
 from grvtmm.app import build_backtest_run
+from grvtmm.backtest.data_hbt import EVENT_DTYPE
 from grvtmm.backtest.runner import BacktestSettings, run_backtest
 from grvtmm.backtest.sweep import expand_grid, make_sweep_command, parse_grid, rank
 from grvtmm.strategy.params import StrategyConfig
 
 T0 = 1_700_000_000_000_000_000
-DTYPE = np.dtype(
-    [("ev", "<u8"), ("exch_ts", "<i8"), ("local_ts", "<i8"), ("px", "<f8"), ("qty", "<f8"),
-     ("order_id", "<u8"), ("ival", "<i8"), ("fval", "<f8")]
-)  # fmt: skip
 FLAGS, BUY, SELL, DEPTH, TRADE, SNAPSHOT = (1 << 31) | (1 << 30), 1 << 29, 1 << 28, 1, 2, 4
 
 
@@ -43,7 +40,7 @@ def write_market(path: Path, seed: int, steps: int = 800) -> Path:
         for k in range(1, 8):
             rows.append((kind | BUY, ts, mid - k, float(rng.integers(1, 60))))
             rows.append((kind | SELL, ts, mid + k, float(rng.integers(1, 60))))
-    data = np.zeros(len(rows), dtype=DTYPE)
+    data = np.zeros(len(rows), dtype=EVENT_DTYPE)
     data["ev"] = [FLAGS | r[0] for r in rows]
     data["exch_ts"] = [r[1] for r in rows]
     data["local_ts"] = [r[1] + 3_000_000 for r in rows]

@@ -65,6 +65,19 @@ CUSTOM_EVENT_MIN = 100
 
 MEMBER = "data.npy"
 FIELDS = ("ev", "exch_ts", "local_ts", "px", "qty")
+EVENT_DTYPE = np.dtype(
+    [
+        ("ev", "<u8"),
+        ("exch_ts", "<i8"),
+        ("local_ts", "<i8"),
+        ("px", "<f8"),
+        ("qty", "<f8"),
+        ("order_id", "<u8"),
+        ("ival", "<i8"),
+        ("fval", "<f8"),
+    ]
+)
+"""hftbacktest's 64-byte row, as its .npz files store it (the loader needs only `FIELDS`)."""
 EXPECTED = (
     "an hftbacktest .npz with key 'data': a 1-d array with fields ev, exch_ts, local_ts, px, qty"
 )

@@ -34,6 +34,7 @@ from grvtmm.backtest.data_hbt import (
     DEPTH_CLEAR_EVENT,
     DEPTH_EVENT,
     DEPTH_SNAPSHOT_EVENT,
+    EVENT_DTYPE,
     EXCH_EVENT,
     LOCAL_EVENT,
     SELL_EVENT,
@@ -53,18 +54,6 @@ GRVT_BTC = Instrument("BTC_USDT_Perp", Decimal("0.1"), Decimal("0.001"), Decimal
 B0_NS = 1_700_000_000_000 * 1_000_000  # the Binance fixture's exchange-time origin
 MS = 1_000_000
 
-EVENT_DTYPE = np.dtype(
-    [
-        ("ev", "<u8"),
-        ("exch_ts", "<i8"),
-        ("local_ts", "<i8"),
-        ("px", "<f8"),
-        ("qty", "<f8"),
-        ("order_id", "<u8"),
-        ("ival", "<i8"),
-        ("fval", "<f8"),
-    ]
-)
 BOTH = EXCH_EVENT | LOCAL_EVENT
 
 

@@ -22,6 +22,7 @@ from grvtmm.backtest.data_hbt import (
     DEPTH_CLEAR_EVENT,
     DEPTH_EVENT,
     DEPTH_SNAPSHOT_EVENT,
+    EVENT_DTYPE,
     EXCH_EVENT,
     LOCAL_EVENT,
     SELL_EVENT,
@@ -424,18 +425,6 @@ def test_a_delta_without_levels_still_opens_a_window() -> None:
 
 # ---- 3. the hftbacktest loader -----------------------------------------------------------------
 INSTRUMENT = Instrument("X", Decimal("0.1"), Decimal("0.001"), Decimal("0.001"))
-EVENT_DTYPE = np.dtype(
-    [
-        ("ev", "<u8"),
-        ("exch_ts", "<i8"),
-        ("local_ts", "<i8"),
-        ("px", "<f8"),
-        ("qty", "<f8"),
-        ("order_id", "<u8"),
-        ("ival", "<i8"),
-        ("fval", "<f8"),
-    ]
-)
 BOTH = EXCH_EVENT | LOCAL_EVENT
 Row = tuple[int, int, int, float, float]
 
